@@ -1,0 +1,190 @@
+"""The :class:`Interpolant` ``x_t = α_t x0 + σ_t x1``: SymPy expressions plus the numeric
+functions generated from them (symbolic layer)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+from ._validation import as_times
+from .symbolic import InterpolantExpressions, derive_interpolant, numeric_function
+
+__all__ = ["Interpolant"]
+
+#: Number of interior grid points on which a custom interpolant is checked numerically.
+_GRID_POINTS = 1001
+
+
+class Interpolant:
+    """Interpolation coefficients ``α_t``, ``σ_t`` on ``t ∈ [0, 1]`` (data at 0, noise at 1).
+
+    Build one with :meth:`linear`, :meth:`trig` or :meth:`from_sympy`. The SymPy
+    expressions (``.expressions``) are the single source: every numeric method below
+    is generated from them by :func:`cmverify.symbolic.numeric_function`.
+
+    Numeric methods take ``t`` as a float or an array with values in ``[0, 1]`` and
+    return float64 arrays of the same shape:
+
+    - ``alpha``, ``sigma``: ``α_t``, ``σ_t``;
+    - ``dalpha``, ``dsigma``: ``α̇_t``, ``σ̇_t`` (may be infinite at an endpoint, e.g.
+      ``σ = sqrt(1 − (1 − t)²)`` at ``t = 0``);
+    - ``ddalpha``, ``ddsigma``: ``α̈_t``, ``σ̈_t``;
+    - ``alpha_dalpha``, ``sigma_dsigma``: ``α α̇`` and ``σ σ̇``, simplified symbolically
+      and finite on all of ``[0, 1]`` (checked when the interpolant is built);
+    - ``d_alpha_dalpha``, ``d_sigma_dsigma``: their time derivatives ``½ d²(α²)/dt²``,
+      ``½ d²(σ²)/dt²``.
+
+    ``α``, ``σ``, ``α̇``, ``α α̇`` and ``σ σ̇`` must be finite on the closed interval
+    (then every velocity is finite there), ``σ̇``, ``α̈``, ``σ̈`` on the open one, and
+    ``α² + σ² > 0``; :meth:`from_sympy` checks this on a grid of 1001 points.
+    """
+
+    def __init__(self, expressions: InterpolantExpressions, name: str) -> None:
+        if not isinstance(expressions, InterpolantExpressions):
+            raise TypeError(
+                "expressions must be an InterpolantExpressions; use Interpolant.from_sympy, "
+                ".linear() or .trig()"
+            )
+        self._expressions = expressions
+        self._name = str(name)
+        self._numeric = {
+            key: numeric_function(expr, expressions.t) for key, expr in expressions.items()
+        }
+        self._check_numerically()
+
+    # -- constructors -----------------------------------------------------------------
+    @classmethod
+    def from_sympy(
+        cls, alpha: object, sigma: object, t: sp.Symbol, name: str | None = None
+    ) -> Interpolant:
+        """An interpolant from SymPy expressions ``alpha(t)`` and ``sigma(t)``.
+
+        The boundary conditions ``α_0 = σ_1 = 1`` and ``α_1 = σ_0 = 0`` are proven
+        symbolically; a violated (or undecidable) condition raises ``ValueError``
+        naming it. The coefficients must also be finite on ``[0, 1]``, with
+        ``α_t² + σ_t² > 0`` and finite ``α α̇``, ``σ σ̇`` (checked on a grid of
+        1001 points) and ``α̇`` must be finite on ``[0, 1]`` (the velocity contains
+        ``α̇ E[x0 | x_t]``); ``σ̇`` may be infinite at an endpoint.
+        """
+        expressions = derive_interpolant(alpha, sigma, t)
+        label = (
+            name if name is not None else f"alpha={expressions.alpha}, sigma={expressions.sigma}"
+        )
+        return cls(expressions, label)
+
+    @classmethod
+    @functools.cache
+    def linear(cls) -> Interpolant:
+        """``α_t = 1 − t``, ``σ_t = t`` (the seed's interpolant; velocity ``E[x1 − x0 | x_t]``)."""
+        t = sp.Symbol("t", real=True)
+        return cls.from_sympy(1 - t, t, t, name="linear")
+
+    @classmethod
+    @functools.cache
+    def trig(cls) -> Interpolant:
+        """``α_t = cos(πt/2)``, ``σ_t = sin(πt/2)`` (variance preserving: ``α² + σ² = 1``)."""
+        t = sp.Symbol("t", real=True)
+        return cls.from_sympy(sp.cos(sp.pi * t / 2), sp.sin(sp.pi * t / 2), t, name="trig")
+
+    # -- symbolic side ----------------------------------------------------------------
+    @property
+    def expressions(self) -> InterpolantExpressions:
+        """The SymPy expressions every numeric method is generated from."""
+        return self._expressions
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        e = self._expressions
+        return f"Interpolant({self._name!r}: alpha={e.alpha}, sigma={e.sigma})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Interpolant):
+            return NotImplemented
+        a, b = self._expressions, other._expressions
+        sub = {b.t: a.t}
+        return (
+            sp.simplify(a.alpha - b.alpha.subs(sub)) == 0
+            and sp.simplify(a.sigma - b.sigma.subs(sub)) == 0
+        )
+
+    def __hash__(self) -> int:
+        return hash((str(self._expressions.alpha), str(self._expressions.sigma)))
+
+    # -- numeric side -----------------------------------------------------------------
+    def _eval(self, key: str, t: np.ndarray) -> np.ndarray:
+        """Evaluate coefficient ``key`` at already validated times (no checks)."""
+        return self._numeric[key](t)
+
+    def _public(self, key: str, t: object) -> np.ndarray:
+        return self._eval(key, as_times(t))
+
+    def alpha(self, t: object) -> np.ndarray:
+        """``α_t``."""
+        return self._public("alpha", t)
+
+    def sigma(self, t: object) -> np.ndarray:
+        """``σ_t``."""
+        return self._public("sigma", t)
+
+    def dalpha(self, t: object) -> np.ndarray:
+        """``α̇_t = dα/dt``."""
+        return self._public("dalpha", t)
+
+    def dsigma(self, t: object) -> np.ndarray:
+        """``σ̇_t = dσ/dt``."""
+        return self._public("dsigma", t)
+
+    def ddalpha(self, t: object) -> np.ndarray:
+        """``α̈_t``."""
+        return self._public("ddalpha", t)
+
+    def ddsigma(self, t: object) -> np.ndarray:
+        """``σ̈_t``."""
+        return self._public("ddsigma", t)
+
+    def alpha_dalpha(self, t: object) -> np.ndarray:
+        """``α_t α̇_t`` (simplified symbolically, finite on ``[0, 1]``)."""
+        return self._public("alpha_dalpha", t)
+
+    def sigma_dsigma(self, t: object) -> np.ndarray:
+        """``σ_t σ̇_t`` (simplified symbolically, finite on ``[0, 1]``)."""
+        return self._public("sigma_dsigma", t)
+
+    def d_alpha_dalpha(self, t: object) -> np.ndarray:
+        """``d(α α̇)/dt = α̇² + α α̈ = ½ d²(α²)/dt²`` (simplified symbolically)."""
+        return self._public("d_alpha_dalpha", t)
+
+    def d_sigma_dsigma(self, t: object) -> np.ndarray:
+        """``d(σ σ̇)/dt = σ̇² + σ σ̈ = ½ d²(σ²)/dt²`` (simplified symbolically)."""
+        return self._public("d_sigma_dsigma", t)
+
+    def _check_numerically(self) -> None:
+        grid = np.linspace(0.0, 1.0, _GRID_POINTS)
+        for key in ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma"):
+            values = self._eval(key, grid)
+            if not np.all(np.isfinite(values)):
+                where = float(grid[~np.isfinite(values)][0])
+                raise ValueError(
+                    f"interpolant coefficient {key} = {getattr(self._expressions, key)} "
+                    f"is not finite at t = {where}"
+                )
+        interior = grid[1:-1]
+        for key in ("dsigma", "ddalpha", "ddsigma", "d_alpha_dalpha", "d_sigma_dsigma"):
+            values = self._eval(key, interior)
+            if not np.all(np.isfinite(values)):
+                where = float(interior[~np.isfinite(values)][0])
+                raise ValueError(
+                    f"interpolant derivative {key} = {getattr(self._expressions, key)} "
+                    f"is not finite at t = {where} inside (0, 1)"
+                )
+        norm2 = self._eval("alpha", grid) ** 2 + self._eval("sigma", grid) ** 2
+        if np.any(norm2 <= 0.0):
+            where = float(grid[norm2 <= 0.0][0])
+            raise ValueError(
+                f"interpolant has alpha = sigma = 0 at t = {where}: x_t carries no information"
+            )

@@ -1,0 +1,84 @@
+"""Result objects of measured checks: what was measured, what was expected, the verdict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Check", "ClaimResult"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measurement against a tolerance derived from the numerics.
+
+    ``measured ≤ tolerance`` passes. ``case`` names the mixture and interpolant (or
+    whatever the measurement ran on); ``budget`` says where the tolerance comes from.
+    """
+
+    name: str
+    case: str
+    measured: float
+    tolerance: float
+    budget: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "measured", float(self.measured))
+        object.__setattr__(self, "tolerance", float(self.tolerance))
+
+    @property
+    def passed(self) -> bool:
+        return bool(math.isfinite(self.measured) and self.measured <= self.tolerance)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def _ratio(check: Check) -> float:
+    """``measured / tolerance``; ``inf`` for a non-finite measurement or one above a zero
+    tolerance (never passes), 0 for an exact zero against a zero tolerance."""
+    if not math.isfinite(check.measured):
+        return math.inf
+    if check.tolerance == 0.0:
+        return 0.0 if check.measured <= 0.0 else math.inf
+    return check.measured / check.tolerance
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The verdict on one claim of the catalogue (DESIGN.md), from its checks.
+
+    ``measured`` is the worst ratio ``measured / tolerance`` over the checks (``≤ 1``
+    passes); ``expected`` states the criterion in words.
+    """
+
+    id: str
+    title: str
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def measured(self) -> float:
+        return max((_ratio(c) for c in self.checks), default=math.nan)
+
+    @property
+    def expected(self) -> str:
+        return "every check within its error budget (worst measured/tolerance ≤ 1)"
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def worst(self) -> Check | None:
+        """The check with the largest ``measured / tolerance``."""
+        return max(self.checks, key=_ratio, default=None)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON object of DESIGN.md's contract plus the individual checks."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "measured": self.measured,
+            "expected": self.expected,
+            "passed": self.passed,
+            "checks": [c.to_dict() for c in self.checks],
+        }

@@ -1,0 +1,150 @@
+"""Hypothesis strategies for cmverify objects: mixtures, interpolants, times, paths, points.
+
+Public and composable, in the manner of ``hypothesis.extra.numpy``::
+
+    from hypothesis import given
+    from cmverify import strategies as cst
+
+    @given(path=cst.paths(), t=cst.times())
+    def test_something(path, t): ...
+
+Requires ``hypothesis`` (``pip install cmverify[test]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import sympy as sp
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("cmverify.strategies needs hypothesis: pip install 'cmverify[test]'") from exc
+
+from .interpolant import Interpolant
+from .mixture import GaussianMixture
+from .path import MixturePath
+
+__all__ = [
+    "interpolants",
+    "mixtures",
+    "named_interpolants",
+    "paths",
+    "points",
+    "times",
+]
+
+
+@functools.cache
+def named_interpolants() -> dict[str, Interpolant]:
+    """The interpolants that :func:`interpolants` draws from, by name (built once).
+
+    - ``linear``: ``α = 1 − t``, ``σ = t``;
+    - ``trig``: ``α = cos(πt/2)``, ``σ = sin(πt/2)``;
+    - ``quadratic``: ``α = (1 − t)²``, ``σ = 1 − (1 − t)²``;
+    - ``cos-linear``: ``α = cos(πt/2)``, ``σ = t``;
+    - ``sqrt``: ``α = 1 − t``, ``σ = sqrt(1 − (1 − t)²)`` (``σ̇`` infinite at ``t = 0``,
+      ``σ σ̇ = 1 − t`` finite): the *singular* one.
+    """
+    t = sp.Symbol("t", real=True)
+    half_pi_t = sp.pi * t / 2
+    return {
+        "linear": Interpolant.linear(),
+        "trig": Interpolant.trig(),
+        "quadratic": Interpolant.from_sympy((1 - t) ** 2, 1 - (1 - t) ** 2, t, name="quadratic"),
+        "cos-linear": Interpolant.from_sympy(sp.cos(half_pi_t), t, t, name="cos-linear"),
+        "sqrt": Interpolant.from_sympy(1 - t, sp.sqrt(1 - (1 - t) ** 2), t, name="sqrt"),
+    }
+
+
+#: Interpolants of :func:`named_interpolants` whose ``σ̇`` or ``α̇`` is infinite somewhere.
+SINGULAR_INTERPOLANTS = frozenset({"sqrt"})
+
+
+def interpolants(*, include_singular: bool = True) -> st.SearchStrategy[Interpolant]:
+    """Interpolants from :func:`named_interpolants`.
+
+    With ``include_singular=False`` only those whose ``α̇`` and ``σ̇`` are finite on
+    all of ``[0, 1]``. Shrinks towards ``linear``.
+    """
+    names = [n for n in named_interpolants() if include_singular or n not in SINGULAR_INTERPOLANTS]
+    return st.sampled_from(names).map(lambda name: named_interpolants()[name])
+
+
+def times(
+    min_value: float = 0.0, max_value: float = 1.0, *, endpoints: bool = True
+) -> st.SearchStrategy[float]:
+    """Times in ``[min_value, max_value] ⊆ [0, 1]``; the endpoints are drawn often when
+    ``endpoints`` is true, and never otherwise (then the interval is open)."""
+    if not 0.0 <= min_value < max_value <= 1.0:
+        raise ValueError(f"need 0 ≤ min_value < max_value ≤ 1, got {min_value}, {max_value}")
+    inner = st.floats(
+        min_value, max_value, exclude_min=not endpoints, exclude_max=not endpoints, allow_nan=False
+    )
+    if endpoints:
+        return st.one_of(st.sampled_from([min_value, max_value]), inner)
+    return inner
+
+
+def _rotation(seed: int, dim: int) -> np.ndarray:
+    """A Haar-random orthogonal matrix from an integer seed."""
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+@st.composite
+def mixtures(
+    draw: st.DrawFn,
+    dims: st.SearchStrategy[int] | None = None,
+    n_components: st.SearchStrategy[int] | None = None,
+    *,
+    max_condition: float = 10.0,
+    min_variance: float = 0.01,
+    max_variance: float = 1.0,
+    mean_scale: float = 3.0,
+) -> GaussianMixture:
+    """Gaussian mixtures with bounded condition numbers.
+
+    ``d`` from ``dims`` (default 1–4), ``K`` from ``n_components`` (default 1–5); weights
+    proportional to draws in ``[0.1, 1]``; means in ``[−mean_scale, mean_scale]^d``;
+    each covariance ``U diag(λ) Uᵀ`` with ``U`` Haar-random and ``λ = v · 10^u``,
+    ``v`` log-uniform in ``[min_variance, max_variance]`` and ``u ∈ [0, log10
+    max_condition]``, so each component's condition number is at most
+    ``max_condition`` (rounding aside).
+    """
+    d = draw(dims if dims is not None else st.integers(1, 4))
+    k = draw(n_components if n_components is not None else st.integers(1, 5))
+    raw = np.array(draw(st.lists(st.floats(0.1, 1.0), min_size=k, max_size=k)))
+    weights = raw / raw.sum()
+    coords = st.floats(-mean_scale, mean_scale, allow_nan=False)
+    means = np.array(draw(st.lists(coords, min_size=k * d, max_size=k * d))).reshape(k, d)
+    log_lo, log_hi = math.log10(min_variance), math.log10(max_variance)
+    covs = np.empty((k, d, d))
+    for i in range(k):
+        base = 10.0 ** draw(st.floats(log_lo, log_hi))
+        spread = st.floats(0.0, math.log10(max_condition))
+        lam = base * 10.0 ** np.array(draw(st.lists(spread, min_size=d, max_size=d)))
+        u = _rotation(draw(st.integers(0, 2**32 - 1)), d)
+        cov = (u * lam) @ u.T
+        covs[i] = 0.5 * (cov + cov.T)
+    return GaussianMixture(weights, means, covs)
+
+
+def paths(
+    mixture_strategy: st.SearchStrategy[GaussianMixture] | None = None,
+    interpolant_strategy: st.SearchStrategy[Interpolant] | None = None,
+) -> st.SearchStrategy[MixturePath]:
+    """Mixture paths from :func:`mixtures` and :func:`interpolants` (or the strategies given)."""
+    return st.builds(
+        MixturePath,
+        mixture_strategy if mixture_strategy is not None else mixtures(),
+        interpolant_strategy if interpolant_strategy is not None else interpolants(),
+    )
+
+
+def points(path: MixturePath, t: float, n: int = 64) -> st.SearchStrategy[np.ndarray]:
+    """``n`` points drawn from ``p_t`` with a Hypothesis-chosen seed, shape ``(n, d)``."""
+    return st.integers(0, 2**32 - 1).map(lambda seed: path.sample(t, n, seed))

@@ -1,0 +1,171 @@
+"""GaussianMixture: validation, densities, sampling statistics."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+import cmverify as cmv
+from cmverify import strategies as cst
+
+#: False-alarm probability of each statistical check below (for a random seed; the
+#: seeds here are fixed, so the tests are deterministic).
+FALSE_ALARM = 1e-6
+
+
+def good():
+    return dict(
+        weights=[0.3, 0.7], means=[[0.0, 1.0], [2.0, -1.0]], covs=[np.eye(2), 0.5 * np.eye(2)]
+    )
+
+
+def test_read_back_as_given():
+    mix = cmv.GaussianMixture(**good())
+    np.testing.assert_array_equal(mix.weights, [0.3, 0.7])
+    np.testing.assert_array_equal(mix.means, good()["means"])
+    np.testing.assert_array_equal(mix.covs, np.array(good()["covs"]))
+    assert mix.dim == 2 and mix.n_components == 2
+    assert mix.weights.dtype == np.float64
+    with pytest.raises(ValueError):
+        mix.means[0, 0] = 5.0  # read-only
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"weights": [0.5, 0.6]}, ValueError, r"weights must sum to 1.*\+1\.000e-01"),
+        ({"weights": [-0.2, 1.2]}, ValueError, "weights must be non-negative"),
+        ({"weights": [[0.3, 0.7]]}, ValueError, "weights must have shape"),
+        ({"weights": [np.nan, 1.0]}, ValueError, "weights contains NaN"),
+        ({"means": [[0.0, 1.0]]}, ValueError, "means must have shape"),
+        ({"means": [[0.0, np.inf], [1.0, 1.0]]}, ValueError, "means contains NaN or inf"),
+        ({"covs": [np.eye(2)]}, ValueError, "covs must have shape"),
+        ({"covs": [np.eye(3), np.eye(3)]}, ValueError, "covs must have shape"),
+        (
+            {"covs": [[[1.0, 0.5], [0.0, 1.0]], np.eye(2)]},
+            ValueError,
+            r"covs\[0\] is not symmetric",
+        ),
+        (
+            {"covs": [np.eye(2), [[1.0, 2.0], [2.0, 1.0]]]},
+            ValueError,
+            r"covs\[1\] is not positive definite",
+        ),
+        (
+            {"covs": [np.eye(2), np.zeros((2, 2))]},
+            ValueError,
+            r"covs\[1\] is not positive definite",
+        ),
+        ({"covs": [np.eye(2), [[np.nan, 0], [0, 1]]]}, ValueError, "covs contains NaN"),
+        ({"weights": "abc"}, TypeError, "weights must be numeric"),
+        ({"means": [["a", "b"], ["c", "d"]]}, TypeError, "means must be numeric"),
+        ({"covs": np.eye(2)[None].repeat(2, 0) + 0j}, TypeError, "covs must be real"),
+        ({"weights": None}, TypeError, "weights must be numeric"),
+    ],
+)
+def test_invalid_parameters(change, error, message):
+    with pytest.raises(error, match=message):
+        cmv.GaussianMixture(**{**good(), **change})
+
+
+def test_log_prob_matches_scipy():
+    mix = cmv.mixtures.random_mixture(3, 4, rng=1)
+    x = np.random.default_rng(2).normal(size=(50, 3)) * 3
+    expected = np.log(
+        sum(
+            w * stats.multivariate_normal(m, c).pdf(x)
+            for w, m, c in zip(mix.weights, mix.means, mix.covs, strict=True)
+        )
+    )
+    np.testing.assert_allclose(mix.log_prob(x), expected, rtol=1e-12)
+
+
+def test_log_prob_far_away_is_finite():
+    mix = cmv.mixtures.eight_gaussians()
+    x = np.array([[1e3, 0.0], [0.0, -1e3], [1e3, 1e3]])
+    lp = mix.log_prob(x)
+    assert np.all(np.isfinite(lp))
+    # log-sum-exp bounds: max_k ℓ_k ≤ log p ≤ max_k ℓ_k + log K.
+    top = np.max(mix.component_log_prob(x), axis=1)
+    assert np.all(top <= lp) and np.all(lp <= top + np.log(8))
+
+
+def test_point_shape_errors():
+    mix = cmv.mixtures.eight_gaussians()
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 2\)"):
+        mix.log_prob(np.zeros(2))
+    with pytest.raises(ValueError, match="x contains NaN"):
+        mix.log_prob(np.array([[np.nan, 0.0]]))
+
+
+@given(mix=cst.mixtures(), seed=st.integers(0, 2**32 - 1))
+def test_sampling_statistics(mix, seed):
+    """Component frequencies (χ² test), per-component means (Hotelling-type χ²_d with the
+    true covariance) and covariances (likelihood-ratio statistic, asymptotically
+    χ²_{d(d+1)/2}) at n = 20,000; each at false-alarm rate 1e-6 with a Bonferroni split."""
+    n = 20_000
+    x, labels = mix.sample(n, np.random.default_rng(seed), return_components=True)
+    k, d = mix.n_components, mix.dim
+    n_tests = 1 + 2 * k
+    level = FALSE_ALARM / n_tests
+    counts = np.bincount(labels, minlength=k)
+    if k > 1:
+        assert stats.chisquare(counts, n * mix.weights).pvalue > level
+    for i in range(k):
+        xi = x[labels == i]
+        ni = len(xi)
+        diff = xi.mean(axis=0) - mix.means[i]
+        t2 = ni * diff @ np.linalg.solve(mix.covs[i], diff)
+        assert stats.chi2.sf(t2, d) > level, f"mean of component {i}"
+        s = np.cov(xi, rowvar=False, bias=True).reshape(d, d)
+        m = np.linalg.solve(mix.covs[i], s)
+        lr = ni * (np.trace(m) - np.log(np.linalg.det(m)) - d)
+        assert stats.chi2.sf(lr, d * (d + 1) // 2) > level, f"covariance of component {i}"
+
+
+def test_sampling_detects_a_wrong_covariance():
+    """The covariance statistic above has power: samples with 10% inflated variance fail."""
+    mix = cmv.mixtures.gaussian()
+    x = mix.sample(20_000, 0) * np.sqrt(1.1) + mix.means[0] * (1 - np.sqrt(1.1))
+    s = np.cov(x, rowvar=False, bias=True)
+    m = np.linalg.solve(mix.covs[0], s)
+    lr = 20_000 * (np.trace(m) - np.log(np.linalg.det(m)) - 2)
+    assert stats.chi2.sf(lr, 3) < FALSE_ALARM
+
+
+def test_sampling_is_reproducible():
+    mix = cmv.mixtures.eight_gaussians()
+    np.testing.assert_array_equal(mix.sample(10, 5), mix.sample(10, np.random.default_rng(5)))
+    with pytest.raises(TypeError, match="rng must be"):
+        mix.sample(10, "seed")
+    with pytest.raises(ValueError, match="n must be non-negative"):
+        mix.sample(-1, 0)
+    assert mix.sample(0, 0).shape == (0, 2)
+
+
+def test_named_mixtures():
+    seed = cmv.mixtures.seed_bimodal()
+    np.testing.assert_array_equal(seed.weights, [0.8, 0.2])
+    np.testing.assert_array_equal(seed.means[:, 0], [-1.0, 2.0])
+    np.testing.assert_allclose(np.sqrt(seed.covs[:, 0, 0]), [0.1, 0.1])
+    eight = cmv.mixtures.eight_gaussians()
+    np.testing.assert_allclose(np.linalg.norm(eight.means, axis=1), 2.0)
+    np.testing.assert_allclose(eight.covs, np.broadcast_to(0.04 * np.eye(2), (8, 2, 2)))
+    assert cmv.mixtures.by_name("eight-gaussians").n_components == 8
+    with pytest.raises(ValueError, match="unknown mixture 'nine'"):
+        cmv.mixtures.by_name("nine")
+
+
+def test_random_mixture_is_well_conditioned():
+    mix = cmv.mixtures.random_mixture(4, 5, rng=3, max_condition=10.0)
+    cond = mix.eigvals[:, -1] / mix.eigvals[:, 0]
+    assert np.all(cond <= 10.0 * (1 + 1e-12))
+    np.testing.assert_allclose(mix.weights.sum(), 1.0)
+
+
+def test_mixture_moments():
+    mix = cmv.mixtures.seed_bimodal()
+    assert mix.mean()[0] == pytest.approx(0.8 * -1 + 0.2 * 2)
+    # Var = Σ w (σ² + μ²) − m² = 0.01 + 0.8 + 0.8 − 0.16.
+    assert mix.covariance()[0, 0] == pytest.approx(0.01 + 0.8 * 1 + 0.2 * 4 - 0.4**2)
