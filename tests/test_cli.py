@@ -19,7 +19,13 @@ def test_verify_quick_prints_table_and_passes(capsys):
 def test_verify_json_contract(capsys):
     assert main(["verify", "--quick", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["id"] for r in rows} == {"INT-BOUNDARY", "FLOW-VELOCITY"}
+    assert {r["id"] for r in rows} == {
+        "INT-BOUNDARY",
+        "FLOW-VELOCITY",
+        "FLOW-GAUSS",
+        "FLOW-QUANTILE",
+        "FLOW-MAP",
+    }
     for r in rows:
         assert {"id", "title", "measured", "expected", "passed"} <= set(r)
         assert r["passed"] is True and r["measured"] <= 1

@@ -20,11 +20,29 @@ def test_quickstart_runs_and_plots(tmp_path, monkeypatch, capsys):
 
 
 def test_readme_api_tour_runs():
-    """The README's Python blocks that import cmverify run as written."""
+    """The README's Python blocks run as written, in order, in one namespace."""
     import re
 
     readme = (EXAMPLES.parent / "README.md").read_text()
     blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def test_" not in b]
     assert blocks
+    namespace: dict = {}
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+        exec(compile(block, "README.md", "exec"), namespace)
+
+
+@pytest.mark.parametrize("interpolant", ["linear", "trig"])
+def test_probability_flow_figure(tmp_path, interpolant):
+    """The seed figure's example writes its PNG (into a temporary folder)."""
+    pytest.importorskip("matplotlib")
+    namespace = runpy.run_path(str(EXAMPLES / "probability_flow.py"))
+    out = tmp_path / "flow.png"
+    assert namespace["main"](["--interpolant", interpolant, "--out", str(out)]) == 0
+    assert out.stat().st_size > 20_000
+
+
+def test_probability_flow_figure_rejects_2d_mixtures(tmp_path):
+    pytest.importorskip("matplotlib")
+    namespace = runpy.run_path(str(EXAMPLES / "probability_flow.py"))
+    with pytest.raises(SystemExit):
+        namespace["main"](["--mixture", "eight-gaussians", "--out", str(tmp_path / "x.png")])

@@ -7,10 +7,11 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "cmverify"
 
-#: Layer of each module (0 = utilities, 1 = symbolic, 2 = exact, …; "edge" modules may
+#: Layer of each module (0 = utilities, 1 = symbolic, 2 = exact, 3 = reference, …; "edge" modules may
 #: import anything).
 LAYERS = {
     "_validation": 0,
+    "_memory": 0,
     "results": 0,
     "numdiff": 1,
     "symbolic": 1,
@@ -19,6 +20,10 @@ LAYERS = {
     "mixtures": 2,
     "path": 2,
     "identities": 2,
+    "batched_rk": 3,
+    "flow": 3,
+    "gaussian_flow": 3,
+    "quantile": 3,
 }
 EDGE = {"__init__", "__main__", "cli", "battery", "strategies"}
 

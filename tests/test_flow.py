@@ -1,0 +1,210 @@
+"""ReferenceFlow: per-trajectory accuracy against closed forms, flow-map identities,
+batching independence, clear failures."""
+
+import numpy as np
+import pytest
+from scipy import linalg, stats
+
+import cmverify as cmv
+from cmverify.flow import ReferenceFlow, SolverFailure
+from cmverify.gaussian_flow import gaussian_flow_map
+from cmverify.numdiff import time_derivative
+from cmverify.quantile import mixture_log_cdf, mixture_log_sf, mixture_quantile, quantile_flow_map
+
+INTERPOLANTS = [cmv.Interpolant.linear(), cmv.Interpolant.trig()]
+#: Issue 3's accuracy target at the default rtol = 1e-10: |X − X_exact| ≤ 1e-9 (1 + |x|).
+TARGET = 1e-9
+#: What ReferenceFlow's docstring promises against closed forms at the defaults (local
+#: tolerance 1e-12 per step; measured ≤ 2.4e-13 for the Gaussians, ≤ 2e-12 for
+#: seed_bimodal, so this leaves a margin of 5 without hiding a regression to 1e-9).
+DOCUMENTED = 1e-11
+
+
+def relative_error(got, exact, x):
+    return np.linalg.norm(got - exact, axis=1) / (1 + np.linalg.norm(x, axis=1))
+
+
+@pytest.mark.parametrize("dim", [1, 2, 8, 32])
+@pytest.mark.parametrize("interp", INTERPOLANTS, ids=lambda i: i.name)
+def test_gaussian_flow_accuracy(dim, interp):
+    """FLOW-GAUSS: every trajectory within 1e-11 (1 + |x|) of the closed form, random full
+    covariance (condition ≤ 10), backward 1 → 0 and forward 0.2 → 0.9."""
+    mix = cmv.mixtures.random_mixture(dim, 1, rng=dim, max_condition=10.0)
+    path = cmv.MixturePath(mix, interp)
+    flow = ReferenceFlow(path)
+    n = 400 if dim < 32 else 100
+    for s, t in ((1.0, 0.0), (0.2, 0.9)):
+        x = path.sample(s, n, rng=dim + 1)
+        exact = gaussian_flow_map(mix.means[0], mix.covs[0], interp, x, s, t)
+        assert relative_error(flow.map(x, s, t), exact, x).max() <= DOCUMENTED
+
+
+@pytest.mark.parametrize("interp", INTERPOLANTS, ids=lambda i: i.name)
+def test_seed_bimodal_matches_quantile_map(interp):
+    """FLOW-QUANTILE: X_{1→0}(x1) = F_data⁻¹(Φ(x1)) within 1e-11 on a grid of x1 and at the
+    seed figure's 16 starting points."""
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal(), interp)
+    x1 = np.concatenate([np.linspace(-4, 4, 801), stats.norm.ppf((np.arange(16) + 0.5) / 16)])
+    x1 = x1[:, None]
+    got = ReferenceFlow(path).consistency(1.0, x1)
+    exact = quantile_flow_map(path, x1, 1.0, 0.0)
+    assert np.abs(got - exact).max() <= DOCUMENTED
+
+
+def test_quantile_map_at_intermediate_times():
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal())
+    x = path.sample(0.3, 300, rng=0)
+    got = ReferenceFlow(path).map(x, 0.3, 0.8)
+    assert np.abs(got - quantile_flow_map(path, x, 0.3, 0.8)).max() <= TARGET
+
+
+def test_mixture_quantile_inverts_the_cdf_in_both_tails():
+    mix = cmv.mixtures.seed_bimodal()
+    log_p = np.log(np.array([1e-300, 1e-12, 0.1, 0.5, 0.79, 0.8, 0.81]))
+    x = mixture_quantile(mix, log_p)
+    np.testing.assert_allclose(mixture_log_cdf(mix, x), log_p, rtol=1e-13)
+    x_up = mixture_quantile(mix, np.log([1e-200, 1e-9, 0.3]), upper=True)
+    np.testing.assert_allclose(mixture_log_sf(mix, x_up), np.log([1e-200, 1e-9, 0.3]), rtol=1e-13)
+    with pytest.raises(ValueError, match="1-d mixture"):
+        mixture_quantile(cmv.mixtures.eight_gaussians(), np.log([0.5]))
+
+
+def test_gaussian_closed_form_linear_case():
+    """Linear interpolant: X_{1→0}(x1) = μ + Σ^{1/2} x1 (symmetric square root)."""
+    mix = cmv.mixtures.random_mixture(3, 1, rng=4)
+    x1 = np.random.default_rng(0).normal(size=(10, 3))
+    root = np.real(linalg.sqrtm(mix.covs[0]))
+    expected = mix.means[0] + x1 @ root.T
+    got = gaussian_flow_map(mix.means[0], mix.covs[0], cmv.Interpolant.linear(), x1, 1.0, 0.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("interp", INTERPOLANTS, ids=lambda i: i.name)
+def test_gaussian_closed_form_solves_the_flow_ode(interp):
+    """d/dt X_{s→t}(x) = v(t, X_{s→t}(x)), by 6th-order differences in t (error ≲ 1e-10)."""
+    mix = cmv.mixtures.random_mixture(2, 1, rng=7)
+    path = cmv.MixturePath(mix, interp)
+    x = path.sample(0.3, 20, rng=1)
+    for t in (0.0, 0.4, 1.0):
+
+        def flow(tt, x=x):
+            return gaussian_flow_map(mix.means[0], mix.covs[0], interp, x, 0.3, tt)
+
+        dxdt = time_derivative(flow, t, 1e-3)
+        np.testing.assert_allclose(dxdt, path.velocity(t, flow(t)), rtol=1e-8, atol=1e-8)
+
+
+def test_round_trip_and_semigroup():
+    """FLOW-MAP: X_{1→0}∘X_{0→1} = id and X_{u→t}∘X_{s→u} = X_{s→t}, within 1e-9 (1 + |x|)."""
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.trig())
+    flow = ReferenceFlow(path)
+    x0 = path.sample(0.0, 500, rng=2)
+    back = flow.map(flow.map(x0, 0.0, 1.0), 1.0, 0.0)
+    assert relative_error(back, x0, x0).max() <= TARGET
+    x = path.sample(0.9, 500, rng=3)
+    direct = flow.map(x, 0.9, 0.1)
+    composed = flow.map(flow.map(x, 0.9, 0.5), 0.5, 0.1)
+    assert relative_error(composed, direct, x).max() <= TARGET
+
+
+def test_consistency_function_boundary_and_per_point_times():
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal())
+    flow = ReferenceFlow(path)
+    x = path.sample(0.0, 5, rng=0)
+    np.testing.assert_array_equal(flow.consistency(0.0, x), x)  # f*(0, x) = x exactly
+    t = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    xt = path.sample(t, 5, rng=1)
+    rows = np.vstack([flow.consistency(ti, xt[i : i + 1]) for i, ti in enumerate(t)])
+    np.testing.assert_allclose(flow.consistency(t, xt), rows, rtol=1e-14, atol=1e-14)
+
+
+def test_hard_trajectory_batched_with_easy_ones_is_as_accurate_as_alone():
+    """Per-trajectory step control: a trajectory takes the same steps and gives the same
+    result whether it is solved alone or batched with 10,000 others."""
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal())
+    flow = ReferenceFlow(path)
+    candidates = np.linspace(-3, 3, 601)[:, None]
+    steps = flow.solve(candidates, 1.0, 0.0).n_accepted
+    hard = candidates[[np.argmax(steps)]]
+    easy = np.full((10_000, 1), -1.0) + np.random.default_rng(0).normal(0, 0.01, (10_000, 1))
+    alone = flow.solve(hard, 1.0, 0.0)
+    batched = flow.solve(np.vstack([easy, hard]), 1.0, 0.0)
+    assert batched.n_accepted[-1] == alone.n_accepted[0] > np.median(batched.n_accepted)
+    np.testing.assert_allclose(batched.x[-1], alone.x[0], rtol=0, atol=1e-14)
+    exact = quantile_flow_map(path, hard, 1.0, 0.0)
+    assert abs(batched.x[-1, 0] - exact[0, 0]) <= TARGET
+
+
+def test_certificate_bounds_the_error():
+    """The certified estimate |X − X_fine| tracks the true error: it is at least half of it
+    (the fine solve is ~100× more accurate) and within the target."""
+    mix = cmv.mixtures.random_mixture(2, 1, rng=5)
+    path = cmv.MixturePath(mix, cmv.Interpolant.linear())
+    x = path.sample(1.0, 300, rng=6)
+    sol = ReferenceFlow(path).solve(x, 1.0, 0.0, certify=True)
+    true = np.linalg.norm(
+        sol.x - gaussian_flow_map(mix.means[0], mix.covs[0], path.interpolant, x, 1.0, 0.0), axis=1
+    )
+    assert np.all(sol.error_estimate >= 0.5 * true - 1e-13)
+    assert sol.error_estimate.max() <= TARGET
+    assert "per trajectory" in sol.certificate
+
+
+def test_trajectory_hits_each_output_time():
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal())
+    flow = ReferenceFlow(path)
+    x1 = np.array([[-1.0], [0.5]])
+    ts = np.linspace(1.0, 0.0, 5)
+    traj = flow.trajectory(x1, 1.0, 0.0, ts)
+    assert traj.shape == (5, 2, 1)
+    np.testing.assert_array_equal(traj[0], x1)
+    for i, t in enumerate(ts):
+        assert np.abs(traj[i] - quantile_flow_map(path, x1, 1.0, t)).max() <= TARGET
+    with pytest.raises(ValueError, match="ordered from s towards t"):
+        flow.trajectory(x1, 1.0, 0.0, ts[::-1])
+    with pytest.raises(ValueError, match="ts must lie between"):
+        flow.trajectory(x1, 0.5, 0.0, [0.6])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda f: f.map(np.zeros((2, 1)), 1.5, 0.0), ValueError, r"s must lie in \[0, 1\]"),
+        (lambda f: f.map(np.zeros((2, 1)), 1.0, -0.5), ValueError, r"t must lie in \[0, 1\]"),
+        (lambda f: f.map(np.zeros((2, 2)), 1.0, 0.0), ValueError, r"x must have shape \(n, 1\)"),
+        (lambda f: f.map(np.array([[np.nan]]), 1.0, 0.0), ValueError, "x contains NaN"),
+        (lambda f: f.consistency(np.inf, np.zeros((1, 1))), ValueError, "s contains NaN or inf"),
+        (
+            lambda f: f.map(np.zeros((3, 1)), [1.0, 0.5], 0.0),
+            ValueError,
+            "s has 2 entries but x has 3",
+        ),
+        (lambda f: ReferenceFlow(f.path, rtol=1e-16), ValueError, "rtol must lie in"),
+        (lambda f: ReferenceFlow(f.path, atol=0.0), ValueError, "atol must lie in"),
+        (lambda f: ReferenceFlow("path"), TypeError, "path must be a MixturePath"),
+    ],
+)
+def test_bad_input(call, error, message):
+    flow = ReferenceFlow(cmv.MixturePath(cmv.mixtures.seed_bimodal()))
+    with pytest.raises(error, match=message):
+        call(flow)
+
+
+def test_solver_failure_names_the_trajectories():
+    flow = ReferenceFlow(cmv.MixturePath(cmv.mixtures.seed_bimodal()), max_steps=5)
+    with pytest.raises(SolverFailure, match="max_steps = 5") as info:
+        flow.map(np.array([[0.0], [1.0], [2.0]]), 1.0, 0.0)
+    np.testing.assert_array_equal(info.value.indices, [0, 1, 2])
+
+
+def test_solver_failure_on_non_finite_velocity():
+    class Broken(cmv.MixturePath):
+        def velocity(self, t, x):
+            v = super().velocity(t, x)
+            v[(x[:, 0] > 1.0) & (np.asarray(t) * np.ones(len(x)) < 0.5)] = np.nan
+            return v
+
+    flow = ReferenceFlow(Broken(cmv.mixtures.seed_bimodal()))
+    with pytest.raises(SolverFailure, match="non-finite") as info:
+        flow.map(np.array([[-1.0], [1.5], [0.0], [3.0]]), 1.0, 0.0)
+    assert set(info.value.indices) <= {1, 3} and 3 in info.value.indices
