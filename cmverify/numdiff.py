@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-__all__ = ["divergence", "gradient", "jacobian", "stencil", "time_derivative"]
+__all__ = ["divergence", "gradient", "hessian", "jacobian", "stencil", "time_derivative"]
 
 
 @functools.cache
@@ -107,3 +107,27 @@ def divergence(
 ) -> np.ndarray:
     """Divergence ``Σ_j ∂f_j/∂x_j`` of a batched vector field ``(n, d) → (n, d)``, shape ``(n,)``."""
     return np.trace(jacobian(f, x, h, accuracy=accuracy), axis1=1, axis2=2)
+
+
+def hessian(
+    f: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    h: float | np.ndarray,
+    *,
+    accuracy: int = 6,
+) -> np.ndarray:
+    """Second derivatives ``∂²f_i/∂x_j∂x_k`` of ``f: (n, d) → (n, m)``, shape ``(n, m, d, d)``.
+
+    The Jacobian of the Jacobian, both by central differences of order ``accuracy``:
+    ``(accuracy · d)²`` evaluations of ``f``; truncation ``O(h^accuracy)``, rounding
+    about ``eps · |f| / h²``.
+    """
+
+    def jac(z: np.ndarray) -> np.ndarray:
+        j = jacobian(f, z, h, accuracy=accuracy)
+        return j.reshape(z.shape[0], -1)
+
+    x = np.asarray(x, dtype=np.float64)
+    second = jacobian(jac, x, h, accuracy=accuracy)  # (n, m*d, d)
+    n, d = x.shape
+    return second.reshape(n, -1, d, d)

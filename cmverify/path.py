@@ -66,6 +66,15 @@ class PosteriorMixture:
         """Posterior mean ``E[x0 | x_t = y]`` (the denoiser), shape ``(n, d)``."""
         return np.einsum("nk,nkd->nd", self.weights, self.means)
 
+    def covariance(self) -> np.ndarray:
+        """``Cov(x0 | x_t = y) = Σ r_k (C_k + m_k m_kᵀ) − D Dᵀ``, shape ``(n, d, d)``."""
+        r = self.weights
+        second = np.einsum("nk,nkij->nij", r, self.covs) + np.einsum(
+            "nk,nki,nkj->nij", r, self.means, self.means
+        )
+        mean = self.mean()
+        return second - mean[:, :, None] * mean[:, None, :]
+
 
 @dataclass(frozen=True)
 class _Evaluation:

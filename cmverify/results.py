@@ -14,6 +14,9 @@ class Check:
 
     ``measured ≤ tolerance`` passes. ``case`` names the mixture and interpolant (or
     whatever the measurement ran on); ``budget`` says where the tolerance comes from.
+    For a measured order or coefficient ratio, ``measured`` is the deviation from the
+    prediction, ``value`` the measured quantity itself (e.g. the slope 2.003),
+    ``expected`` the prediction (2) and ``detail`` e.g. the fitted range.
     """
 
     name: str
@@ -21,10 +24,30 @@ class Check:
     measured: float
     tolerance: float
     budget: str
+    value: float | None = None
+    expected: float | None = None
+    detail: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "measured", float(self.measured))
         object.__setattr__(self, "tolerance", float(self.tolerance))
+        for key in ("value", "expected"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, float(getattr(self, key)))
+
+    @classmethod
+    def against(
+        cls,
+        name: str,
+        case: str,
+        value: float,
+        expected: float,
+        tolerance: float,
+        budget: str,
+        detail: str = "",
+    ) -> Check:
+        """A check that ``|value − expected| ≤ tolerance``."""
+        return cls(name, case, abs(value - expected), tolerance, budget, value, expected, detail)
 
     @property
     def passed(self) -> bool:

@@ -1,0 +1,187 @@
+"""The claims layer measures what the theory predicts — and fails when the prediction
+is wrong. Hypothesis properties run over random mixtures (d 1–2), the linear, trig and
+two from_sympy interpolants, and times in [0.05, 0.95]."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cmverify as cmv
+from cmverify import strategies as cst
+from cmverify.claims import induction, local, losses, sampling
+from cmverify.claims.functions import CubicMap, TanhNetwork, TimeTanhNetwork
+from cmverify.derivations import ct_gauss_rate, probability_flow_identity
+from cmverify.flow import ReferenceFlow
+from cmverify.kinematics import acceleration
+from cmverify.orders import fit_order, refine_until_asymptotic, step_sizes
+from cmverify.quadrature import conditional_expectation, gauss_hermite
+
+REGULAR = cst.interpolants(include_singular=False)  # linear, trig, quadratic, cos-linear
+SMALL_MIXTURES = cst.mixtures(
+    dims=st.integers(1, 2), n_components=st.integers(1, 3), min_variance=0.05
+)
+seeds = st.integers(0, 2**32 - 1)
+#: These properties run ~0.3 s per example: a quarter of the profile's examples (8 in
+#: the ci profile, 25 in dev).
+EXPENSIVE = settings(max_examples=max(8, settings.default.max_examples // 4))
+
+
+def all_pass(checks):
+    failed = [f"{c.case}: {c.name} = {c.value} ({c.detail})" for c in checks if not c.passed]
+    assert not failed, failed
+
+
+def local_setup(mix, interp, s, seed):
+    path = cmv.MixturePath(mix, interp)
+    flow = ReferenceFlow(path)
+    rng = np.random.default_rng(seed)
+    y = flow.map(local.bulk_points(mix, 8, rng), 0.0, s)
+    deltas = step_sizes(min(1 / 8, s / 4), 10)
+    return path, flow, y, deltas
+
+
+@EXPENSIVE
+@given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.05, 0.95), seed=seeds)
+def test_euler_local_property(mix, interp, s, seed):
+    path, flow, y, deltas = local_setup(mix, interp, s, seed)
+    all_pass(local.euler_local(path, s, y, flow=flow, deltas=deltas))
+
+
+@EXPENSIVE
+@given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.05, 0.95), seed=seeds)
+def test_swap_local_property(mix, interp, s, seed):
+    path, _, y, deltas = local_setup(mix, interp, s, seed)
+    all_pass(local.swap_local(path, s, y, CubicMap(mix.dim, seed=seed % 7), deltas=deltas))
+
+
+@EXPENSIVE
+@given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.05, 0.95), seed=seeds)
+def test_ct_local_property(mix, interp, s, seed):
+    path, flow, y, deltas = local_setup(mix, interp, s, seed)
+    all_pass(
+        local.ct_local(path, s, y, TanhNetwork(mix.dim, seed=seed % 5), flow=flow, deltas=deltas)
+    )
+
+
+def test_wrong_local_prediction_fails():
+    """A leading term off by a factor (here ½ a → ¼ a) fails the coefficient check but not
+    the order check."""
+    path, flow, y, deltas = local_setup(
+        cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear(), 0.5, 0
+    )
+
+    def wrong(p, s, pts):
+        return 0.25 * acceleration(p, s, pts)
+
+    checks = local.euler_local(path, 0.5, y, flow=flow, deltas=deltas, prediction=wrong)
+    order, ratio = checks
+    assert order.passed and not ratio.passed
+    assert ratio.value == pytest.approx(2.0, rel=0.02)
+
+
+def test_swap_prediction_sign_matters():
+    path, _, y, deltas = local_setup(cmv.mixtures.seed_bimodal(), cmv.Interpolant.trig(), 0.5, 1)
+    F = CubicMap(1)
+    right = local._swap_coefficient(path, 0.5, y, F)
+    checks = local.swap_local(path, 0.5, y, F, deltas=deltas, prediction=lambda p, s, pts: -right)
+    assert not checks[1].passed and checks[1].value == pytest.approx(-1.0, abs=0.02)
+
+
+def test_conditional_expectation_is_exact_for_polynomials():
+    """E[x0 ⊗ x0 | y] (degree 2) by 2-point rules equals the closed-form posterior moments."""
+    path = cmv.MixturePath(cmv.mixtures.random_mixture(2, 3, rng=0), cmv.Interpolant.trig())
+    y = path.sample(0.4, 10, 1)
+    second = conditional_expectation(
+        path, 0.4, y, lambda x0, x1: x0[..., :, None] * x0[..., None, :], order=2
+    )
+    mean = path.denoiser(0.4, y)
+    np.testing.assert_allclose(
+        second - mean[:, :, None] * mean[:, None, :],
+        path.posterior(0.4, y).covariance(),
+        atol=1e-13,
+    )
+    with pytest.raises(ValueError, match="d ≤ 3"):
+        conditional_expectation(
+            cmv.MixturePath(cmv.mixtures.random_mixture(4, 1, rng=0)),
+            0.5,
+            np.zeros((1, 4)),
+            lambda a, b: a,
+        )
+    with pytest.raises(ValueError, match="σ_t = 0"):
+        conditional_expectation(path, 0.0, y, lambda a, b: a)
+
+
+def test_gauss_hermite_weights():
+    z, w = gauss_hermite(5, 2)
+    assert z.shape == (25, 2) and w.sum() == pytest.approx(1.0)
+    assert np.sum(w * z[:, 0] ** 4) == pytest.approx(3.0)  # E[z⁴] = 3, exact for 5 points
+
+
+def test_fit_order_on_exact_power_laws():
+    d = step_sizes(0.1, 6)
+    fit = fit_order(d, 3.0 * d**2)
+    assert fit.order == pytest.approx(2.0, abs=1e-12) and fit.constant == pytest.approx(3.0)
+    assert fit.range_used == (d[-1], d[-4])
+    with pytest.raises(ValueError):
+        fit_order(d[:2], d[:2])
+    calls = []
+    refined = refine_until_asymptotic(lambda h: calls.append(h) or h + 50 * h**2, 0.5, maximum=14)
+    assert refined.order == pytest.approx(1.0, abs=0.02) and len(calls) > 6
+
+
+def test_ct_gauss_rate_matches_closed_forms():
+    """I(λ) from quadrature of the SymPy integrand against closed forms: SymPy's for the
+    linear interpolant, 1 + (1 + λ) π / (4 √λ), and the substitution u = tan(πt/2) for
+    trig, π² (1 + λ) / (8 √λ)."""
+    for lam in (0.05, 0.3, 1.0, 4.0):
+        linear = 1 + (1 + lam) * math.pi / (4 * math.sqrt(lam))
+        trig = math.pi**2 * (1 + lam) / (8 * math.sqrt(lam))
+        assert ct_gauss_rate(cmv.Interpolant.linear(), lam) == pytest.approx(linear, rel=1e-12)
+        assert ct_gauss_rate(cmv.Interpolant.trig(), lam) == pytest.approx(trig, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(cst.named_interpolants()))
+def test_probability_flow_identity_is_proven(name):
+    assert probability_flow_identity(cst.named_interpolants()[name])
+
+
+@pytest.mark.parametrize(
+    "interp", [cmv.Interpolant.linear(), cmv.Interpolant.trig()], ids=lambda i: i.name
+)
+def test_ct_gauss(interp):
+    path = cmv.MixturePath(cmv.mixtures.gaussian(), interp)
+    all_pass(induction.ct_gauss(path, ns=(64, 128, 256, 512)))
+    wrong = induction.ct_gauss(path, ns=(64, 128), rate=1.0)
+    assert not wrong[1].passed  # the constant with I(λ) replaced by 1
+
+
+def test_ct_global_and_cd_order_one():
+    path = cmv.MixturePath(cmv.mixtures.mild_bimodal(), cmv.Interpolant.linear())
+    all_pass(induction.ct_global(path, ns=(16, 32, 64, 128)))
+    assert not all(
+        c.passed for c in induction.ct_global(path, ns=(16, 32, 64, 128), expected_order=2.0)
+    )
+
+
+def test_song_t1_orders():
+    path = cmv.MixturePath(cmv.mixtures.gaussian(), cmv.Interpolant.trig())
+    grid = np.linspace(-3, 3, 9)
+    all_pass(induction.song_t1(path, np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)))
+
+
+@EXPENSIVE
+@given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.3, 0.95), seed=seeds)
+def test_song_t2_property(mix, interp, s, seed):
+    path = cmv.MixturePath(mix, interp)
+    f, g = TimeTanhNetwork(mix.dim, seed=seed % 11), TimeTanhNetwork(mix.dim, seed=seed % 11 + 1)
+    all_pass(losses.song_t2(path, f, g, s=s, largest=min(1 / 8, s / 4)))
+
+
+def test_multistep_accepts_the_exact_map_and_rejects_a_wrong_one():
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal(), cmv.Interpolant.linear())
+    all_pass(sampling.multistep(path, n=2000))
+    euler = sampling.multistep(path, n=2000, consistency=lambda t, x: x - t * path.velocity(t, x))
+    assert not euler[0].passed
