@@ -107,6 +107,78 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def _load_model(spec: str, checkpoint: str | None):
+    """``FILE.py:NAME`` → the object ``NAME`` of that file (a class is instantiated with no
+    arguments); with ``checkpoint``, a torch state dict loaded with ``weights_only=True``."""
+    import importlib.util
+    import pathlib
+
+    file, sep, name = spec.rpartition(":")
+    if not sep or not file or not name:
+        raise ValueError(f"model must be given as FILE.py:NAME, got {spec!r}")
+    source = pathlib.Path(file)
+    if not source.is_file():
+        raise ValueError(f"no such file: {file}")
+    module_spec = importlib.util.spec_from_file_location(f"_cmverify_user_{source.stem}", source)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, name):
+        raise ValueError(f"{file} has no attribute {name!r}")
+    model = getattr(module, name)
+    if isinstance(model, type):
+        model = model()
+    if checkpoint is not None:
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError("--checkpoint needs NAME to be a torch.nn.Module (or its class)")
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # unreadable, unsafe (non-tensor objects) or mismatched
+            raise ValueError(f"could not load {checkpoint} as a state dict: {exc}") from None
+    return model
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from .compare import compare
+    from .testing import named_path
+
+    start = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f} s] {line}", file=sys.stderr, flush=True)
+
+    try:
+        model = _load_model(args.model, args.checkpoint)
+        path = named_path(args.mixture, args.interpolant)
+    except ValueError as exc:
+        print(f"cmverify compare: {exc}", file=sys.stderr)
+        return 2
+    progress(f"reference flows for {args.mixture} / {args.interpolant} ({args.n} points per time)")
+    result = compare(
+        model,
+        path,
+        n=args.n,
+        seed=args.seed,
+        signature=args.signature,
+        time_format=args.time_format,
+        name=args.model,
+        progress=progress,
+    )
+    print(result.to_json() if args.json else result.to_markdown())
+    if args.out:
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.json").write_text(result.to_json())
+        (out / "comparison.md").write_text(result.to_markdown())
+        for figure in result.plot(out):
+            progress(f"wrote {figure}")
+    return 0 if result.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cmverify", description="Ground truth for consistency models."
@@ -123,6 +195,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     verify.add_argument("-v", "--verbose", action="store_true", help="list every check")
     verify.set_defaults(func=_verify)
+    comp = sub.add_parser("compare", help="compare a consistency model with the exact flow map")
+    comp.add_argument("model", metavar="FILE.py:NAME", help="a callable f(t, x) or torch module")
+    comp.add_argument("--mixture", default="eight_gaussians", help="a name from cmverify.mixtures")
+    comp.add_argument("--interpolant", default="linear", choices=["linear", "trig"])
+    comp.add_argument("--checkpoint", help="torch state dict (loaded with weights_only=True)")
+    comp.add_argument("--signature", default="t,x", choices=["t,x", "x,t"])
+    comp.add_argument("--time-format", choices=["scalar", "vector", "column"], default=None)
+    comp.add_argument("-n", type=int, default=2000, help="points per time (default 2000)")
+    comp.add_argument("--seed", type=int, default=0)
+    comp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    comp.add_argument("--out", help="folder for comparison.json, comparison.md and figures")
+    comp.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

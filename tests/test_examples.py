@@ -24,7 +24,11 @@ def test_readme_api_tour_runs():
     import re
 
     readme = (EXAMPLES.parent / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "def test_" not in b]
+    blocks = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+        if "def test_" not in b and "mypackage" not in b
+    ]
     assert blocks
     namespace: dict = {}
     for block in blocks:
@@ -46,3 +50,11 @@ def test_probability_flow_figure_rejects_2d_mixtures(tmp_path):
     namespace = runpy.run_path(str(EXAMPLES / "probability_flow.py"))
     with pytest.raises(SystemExit):
         namespace["main"](["--mixture", "eight-gaussians", "--out", str(tmp_path / "x.png")])
+
+
+def test_compare_my_model_example(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    namespace = runpy.run_path(str(EXAMPLES / "compare_my_model.py"))
+    namespace["main"](["--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "| 0.5 |" in printed and (tmp_path / "arrows.png").exists()

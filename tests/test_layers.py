@@ -30,7 +30,19 @@ LAYERS = {
     "orders": 3,
     "claims": 4,
 }
-EDGE = {"__init__", "__main__", "cli", "battery", "strategies"}
+EDGE = {
+    "__init__",
+    "__main__",
+    "cli",
+    "battery",
+    "strategies",
+    # torch / user-facing layer: compare, model adapters, test helpers, plugin, figures
+    "compare",
+    "models",
+    "testing",
+    "pytest_plugin",
+    "_compare_plots",
+}
 
 
 def module_name(path: pathlib.Path) -> str:

@@ -1,0 +1,78 @@
+"""Assertions for users' test suites (also exposed by the pytest plugin).
+
+from cmverify.testing import assert_matches_reference
+
+def test_my_model():
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians())
+    assert_matches_reference(my_model, path, atol=0.05)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .compare import Comparison, compare
+from .interpolant import Interpolant
+from .mixtures import by_name
+from .path import MixturePath
+
+__all__ = ["assert_matches_reference", "named_path"]
+
+
+def named_path(mixture: str, interpolant: str = "linear") -> MixturePath:
+    """``MixturePath(mixtures.by_name(mixture), Interpolant.<interpolant>())``."""
+    builders = {"linear": Interpolant.linear, "trig": Interpolant.trig}
+    if interpolant not in builders:
+        raise ValueError(f"interpolant must be one of {sorted(builders)}, got {interpolant!r}")
+    return MixturePath(by_name(mixture), builders[interpolant]())
+
+
+def _vector(v: Sequence[float] | None) -> str:
+    return "(" + ", ".join(f"{x:.4g}" for x in (v or [])) + ")"
+
+
+def assert_matches_reference(
+    model: Callable[..., Any],
+    path: MixturePath,
+    atol: float = 1e-3,
+    times: Sequence[float] | None = None,
+    *,
+    n: int = 1000,
+    seed: int = 0,
+    signature: str = "t,x",
+    time_format: str | None = None,
+) -> Comparison:
+    """Assert ``max |f(t, x_t) − f*(t, x_t)| ≤ atol`` at every ``t`` of ``times``.
+
+    On failure the message names each offending time, the size of the error, where the
+    worst point lies, and any call that raised or returned NaN/inf/the wrong shape.
+    Returns the :class:`Comparison` when the assertion holds.
+    """
+    result = compare(
+        model,
+        path,
+        times,
+        n=n,
+        seed=seed,
+        signature=signature,
+        time_format=time_format,
+        sample_quality=False,
+    )
+    problems = [f"model call failed at {f.describe()}" for f in result.failures]
+    for r in result.per_time:
+        if r.failure is None and r.max_error is not None and r.max_error > atol:
+            problems.append(
+                f"t = {r.t:g}: max |f − f*| = {r.max_error:.4g} > atol = {atol:g} "
+                f"(RMSE {r.rmse:.3g}, p95 {r.p95_error:.3g}); worst at x_t = {_vector(r.worst_point)}"
+            )
+    if problems:
+        summary = ", ".join(
+            f"t={r.t:g}: {'FAILED' if r.failure else f'{r.max_error:.2g}'}" for r in result.per_time
+        )
+        raise AssertionError(
+            f"{result.model} does not match the exact flow map of {result.path} within atol = {atol:g}:\n  "
+            + "\n  ".join(problems)
+            + f"\n  max error per time: {summary}"
+        )
+    return result
