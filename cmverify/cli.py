@@ -179,6 +179,45 @@ def _compare(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+    import pathlib
+
+    import torch
+
+    from .train import TrainConfig, train
+
+    start = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f} s] {line}", file=sys.stderr, flush=True)
+
+    try:
+        config = TrainConfig(
+            mixture=args.mixture.replace("-", "_"),
+            interpolant=args.interpolant,
+            method=args.method,
+            steps=args.steps,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"cmverify train: {exc}", file=sys.stderr)
+        return 2
+    result = train(config, progress=progress)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(result.model.state_dict(), out / "model.pt")
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+    (out / "metrics.json").write_text(
+        json.dumps({**result.metrics, "history": result.history}, indent=2)
+    )
+    comparison = getattr(result, "comparison", None)
+    if comparison is not None:
+        comparison.plot(out)
+    print(json.dumps(result.metrics, indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cmverify", description="Ground truth for consistency models."
@@ -207,6 +246,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     comp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     comp.add_argument("--out", help="folder for comparison.json, comparison.md and figures")
     comp.set_defaults(func=_compare)
+    tr = sub.add_parser("train", help="train a consistency model (CT or CD) on a named mixture")
+    tr.add_argument("--mixture", default="eight_gaussians")
+    tr.add_argument("--interpolant", default="linear", choices=["linear", "trig"])
+    tr.add_argument("--method", default="cd", choices=["ct", "cd"])
+    tr.add_argument("--steps", type=int, default=4000)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--out", default="cm-run", help="folder for model.pt, config.json, metrics.json"
+    )
+    tr.set_defaults(func=_train)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
