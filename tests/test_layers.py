@@ -42,6 +42,7 @@ EDGE = {
     "testing",
     "pytest_plugin",
     "_compare_plots",
+    "train",
 }
 
 
