@@ -250,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--mixture", default="eight_gaussians")
     tr.add_argument("--interpolant", default="linear", choices=["linear", "trig"])
     tr.add_argument("--method", default="cd", choices=["ct", "cd"])
-    tr.add_argument("--steps", type=int, default=4000)
+    tr.add_argument(
+        "--steps", type=int, default=15000, help="training steps (default 15000, ~70 s)"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument(
         "--out", default="cm-run", help="folder for model.pt, config.json, metrics.json"
