@@ -96,6 +96,7 @@ class TrainResult:
     config: TrainConfig
     metrics: dict
     history: list[dict] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # the training loss at every step
 
 
 def curriculum(config: TrainConfig, step: int) -> int:
@@ -161,6 +162,7 @@ def train(config: TrainConfig, progress: Callable[[str], None] | None = None) ->
     )
     start = time.perf_counter()
     history = []
+    losses: list[float] = []
     probabilities: dict[int, np.ndarray] = {}
     for step in range(config.steps):
         n_steps = curriculum(config, step)
@@ -190,6 +192,7 @@ def train(config: TrainConfig, progress: Callable[[str], None] | None = None) ->
             huber_c=config.huber_c,
             inverse_dt=config.inverse_dt,
         )
+        losses.append(float(loss.detach()))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -222,7 +225,7 @@ def train(config: TrainConfig, progress: Callable[[str], None] | None = None) ->
         "wall_seconds": time.perf_counter() - start,
         **{k: v for k, v in final.items() if k != "comparison"},
     }
-    result = TrainResult(ema, config, metrics, history)
+    result = TrainResult(ema, config, metrics, history, losses)
     result.comparison = final.get("comparison")
     return result
 
