@@ -218,6 +218,40 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proofs(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from .proofs import derivations
+
+    chosen = [d for d in derivations() if not args.claim or d.claim in args.claim]
+    if args.claim and len(chosen) != len(set(args.claim)):
+        known = ", ".join(d.claim for d in derivations())
+        print(f"cmverify proofs: unknown claim id in {args.claim}; known: {known}", file=sys.stderr)
+        return 2
+    failed = {d.claim: d.verify() for d in chosen}
+    failed = {k: v for k, v in failed.items() if v}
+    if failed:
+        for claim, steps in failed.items():
+            print(
+                f"cmverify proofs: {claim}: steps {[i + 1 for i in steps]} do not hold",
+                file=sys.stderr,
+            )
+        return 1
+    if args.write:
+        out = pathlib.Path(args.write)
+        out.mkdir(parents=True, exist_ok=True)
+        for d in chosen:
+            (out / f"{d.claim}.md").write_text(d.to_markdown())
+        print(f"wrote {len(chosen)} derivations to {out}")
+        return 0
+    text = "\n".join(d.to_markdown() for d in chosen)
+    if args.output:
+        pathlib.Path(args.output).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cmverify", description="Ground truth for consistency models."
@@ -258,6 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", default="cm-run", help="folder for model.pt, config.json, metrics.json"
     )
     tr.set_defaults(func=_train)
+    pr = sub.add_parser("proofs", help="print or write the SymPy-checked derivations")
+    pr.add_argument("--claim", action="append", metavar="ID", help="only this claim (repeatable)")
+    pr.add_argument("-o", "--output", help="write the Markdown to this file")
+    pr.add_argument("--write", metavar="DIR", help="write one Markdown file per claim into DIR")
+    pr.set_defaults(func=_proofs)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

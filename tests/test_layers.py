@@ -17,6 +17,7 @@ LAYERS = {
     "symbolic": 1,
     "interpolant": 1,
     "derivations": 1,
+    "proofs": 1,
     "mixture": 2,
     "mixtures": 2,
     "path": 2,
