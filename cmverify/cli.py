@@ -244,7 +244,16 @@ def _proofs(args: argparse.Namespace) -> int:
             (out / f"{d.claim}.md").write_text(d.to_markdown())
         print(f"wrote {len(chosen)} derivations to {out}")
         return 0
-    text = "\n".join(d.to_markdown() for d in chosen)
+    if args.format == "latex":
+        from .proofs.core import article_latex, derivation_latex
+
+        text = (
+            article_latex(tuple(chosen))
+            if args.standalone
+            else "\n".join(map(derivation_latex, chosen))
+        )
+    else:
+        text = "\n".join(d.to_markdown() for d in chosen)
     if args.output:
         pathlib.Path(args.output).write_text(text)
     else:
@@ -294,7 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.set_defaults(func=_train)
     pr = sub.add_parser("proofs", help="print or write the SymPy-checked derivations")
     pr.add_argument("--claim", action="append", metavar="ID", help="only this claim (repeatable)")
-    pr.add_argument("-o", "--output", help="write the Markdown to this file")
+    pr.add_argument("--format", choices=["markdown", "latex"], default="markdown")
+    pr.add_argument(
+        "--standalone",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="LaTeX: a standalone article (default) or sections for \\input",
+    )
+    pr.add_argument("-o", "--output", help="write to this file")
     pr.add_argument("--write", metavar="DIR", help="write one Markdown file per claim into DIR")
     pr.set_defaults(func=_proofs)
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-__all__ = ["Derivation", "Step"]
+__all__ = ["Derivation", "Step", "article_latex", "derivation_latex"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,104 @@ class Derivation:
             "",
         ]
         return "\n".join(line for line in lines).rstrip() + "\n"
+
+
+def _latex_text(text: str) -> str:
+    """Prose for LaTeX: escape the specials, map the Unicode math we use to LaTeX."""
+    table = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"$\sim$",
+        "^": r"\^{}",
+        "α": r"$\alpha$",
+        "σ": r"$\sigma$",
+        "λ": r"$\lambda$",
+        "μ": r"$\mu$",
+        "Σ": r"$\Sigma$",
+        "θ": r"$\theta$",
+        "δ": r"$\delta$",
+        "γ": r"$\gamma$",
+        "Δ": r"$\Delta$",
+        "∇": r"$\nabla$",
+        "→": r"$\to$",
+        "≠": r"$\neq$",
+        "≤": r"$\le$",
+        "≥": r"$\ge$",
+        "−": "-",
+        "·": r"$\cdot$",
+        "…": r"\dots{}",
+        "ᵀ": r"$^\top$",
+        "²": r"$^2$",
+        "½": r"$\tfrac12$",
+        "̇": "",
+        "∈": r"$\in$",
+        "⁻": r"$^{-}$",
+        "¹": r"$^1$",
+        "ᵢ": r"$_i$",
+        "ₜ": r"$_t$",
+        "⊙": r"$\odot$",
+        "≈": r"$\approx$",
+        "∫": r"$\int$",
+        "√": r"$\surd$",
+        "“": "``",
+        "”": "''",
+        "’": "'",
+        "×": r"$\times$",
+        "`": "",
+    }
+    greek = {"α": r"\alpha", "σ": r"\sigma", "λ": r"\lambda", "μ": r"\mu"}
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "\u0307":  # a combining dot, handled with its base letter
+            continue
+        if i + 1 < len(text) and text[i + 1] == "\u0307":
+            out.append(f"$\\dot{{{greek.get(ch, ch)}}}$")
+        else:
+            out.append(table.get(ch, ch))
+    return "".join(out)
+
+
+def derivation_latex(d: Derivation) -> str:
+    """One derivation as a LaTeX section (for ``\\input`` into a paper); equations numbered
+    and labelled ``eq:<CLAIM>.<step>``."""
+    lines = [
+        f"\\section{{{d.claim}: {_latex_text(d.title)}}}",
+        f"\\label{{claim:{d.claim}}}",
+        "\\paragraph{Assumptions.}",
+        "\\begin{itemize}",
+        *[f"  \\item {_latex_text(a)}" for a in d.assumptions],
+        "\\end{itemize}",
+        f"\\paragraph{{Statement.}} {_latex_text(d.statement)}",
+        "\\paragraph{Derivation.} Every equation was checked by SymPy.",
+    ]
+    for i, step in enumerate(d.steps, start=1):
+        lines += [
+            f"{_latex_text(step.reason)}",
+            "\\begin{equation}",
+            f"  {step.latex()}",
+            f"  \\label{{eq:{d.claim}.{i}}}",
+            "\\end{equation}",
+        ]
+    lines.append(f"\\paragraph{{Measured by.}} {_latex_text(d.measured_by)}")
+    return "\n".join(lines) + "\n"
+
+
+def article_latex(derivations: tuple[Derivation, ...]) -> str:
+    """A standalone amsmath article holding the given derivations."""
+    body = "\n".join(derivation_latex(d) for d in derivations)
+    return (
+        "\\documentclass[10pt]{article}\n"
+        "\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n"
+        "\\usepackage{amsmath,amssymb}\n\\usepackage[margin=2cm]{geometry}\n"
+        "\\allowdisplaybreaks\n"
+        "\\title{cmverify: derivations checked by SymPy}\n\\author{cmverify}\n\\date{}\n"
+        "\\begin{document}\n\\maketitle\n"
+        f"{body}\n"
+        "\\end{document}\n"
+    )
