@@ -119,14 +119,26 @@ def _latex_text(text: str) -> str:
         "’": "'",
         "×": r"$\times$",
         "`": "",
+        "ċ": r"$\dot c$",
+        "ż": r"$\dot z$",
+        "∂": r"$\partial$",
+        "⟨": r"$\langle$",
+        "⟩": r"$\rangle$",
+        "∘": r"$\circ$",
+        "ρ": r"$\rho$",
+        "φ": r"$\varphi$",
+        "π": r"$\pi$",
+        "³": r"$^3$",
+        "ε": r"$\varepsilon$",
     }
-    greek = {"α": r"\alpha", "σ": r"\sigma", "λ": r"\lambda", "μ": r"\mu"}
+    greek = {"α": r"\alpha", "σ": r"\sigma", "λ": r"\lambda", "μ": r"\mu", "γ": r"\gamma"}
+    accents = {"\u0307": "dot", "\u0308": "ddot", "\u0304": "bar"}
     out = []
     for i, ch in enumerate(text):
-        if ch == "\u0307":  # a combining dot, handled with its base letter
+        if ch in accents:  # a combining accent, handled with its base letter
             continue
-        if i + 1 < len(text) and text[i + 1] == "\u0307":
-            out.append(f"$\\dot{{{greek.get(ch, ch)}}}$")
+        if i + 1 < len(text) and text[i + 1] in accents:
+            out.append(f"$\\{accents[text[i + 1]]}{{{greek.get(ch, ch)}}}$")
         else:
             out.append(table.get(ch, ch))
     return "".join(out)
@@ -146,10 +158,13 @@ def derivation_latex(d: Derivation) -> str:
         "\\paragraph{Derivation.} Every equation was checked by SymPy.",
     ]
     for i, step in enumerate(d.steps, start=1):
+        math = step.latex()
+        if len(math) > 200:  # long SymPy output: scale it to the line width
+            math = f"\\resizebox{{0.95\\linewidth}}{{!}}{{$\\displaystyle {math}$}}"
         lines += [
             f"{_latex_text(step.reason)}",
             "\\begin{equation}",
-            f"  {step.latex()}",
+            f"  {math}",
             f"  \\label{{eq:{d.claim}.{i}}}",
             "\\end{equation}",
         ]
@@ -163,7 +178,7 @@ def article_latex(derivations: tuple[Derivation, ...]) -> str:
     return (
         "\\documentclass[10pt]{article}\n"
         "\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n"
-        "\\usepackage{amsmath,amssymb}\n\\usepackage[margin=2cm]{geometry}\n"
+        "\\usepackage{amsmath,amssymb,graphicx}\n\\usepackage[margin=2cm]{geometry}\n"
         "\\allowdisplaybreaks\n"
         "\\title{cmverify: derivations checked by SymPy}\n\\author{cmverify}\n\\date{}\n"
         "\\begin{document}\n\\maketitle\n"

@@ -137,9 +137,158 @@ def _param_boundary() -> Derivation:
     )
 
 
+Delta = sp.Symbol("Delta", positive=True)
+y = sp.Symbol("y", real=True)
+F = sp.Function("F", real=True)
+d_, g_ = sp.symbols("delta gamma", real=True)  # the random δ and γ
+v_, V_, gbar, a_ = sp.symbols("v V gammabar a", real=True)  # E[δ|y], Var(δ|y), E[γ|y], a(s, y)
+
+
+def _taylor2(expr: sp.Expr) -> sp.Expr:
+    """Taylor polynomial of degree 2 in Δ."""
+    return sp.series(expr, Delta, 0, 3).removeO()
+
+
+def _expect(expr: sp.Expr) -> sp.Expr:
+    """E[·] of a polynomial in δ, γ with the moments that enter at O(Δ²): E[δ] = v,
+    E[δ²] = V + v², E[γ] = γ̄ (other products only appear at O(Δ³))."""
+    poly = sp.Poly(sp.expand(expr), d_, g_)
+    moments = {(0, 0): 1, (1, 0): v_, (2, 0): V_ + v_**2, (0, 1): gbar}
+    total = sp.Integer(0)
+    for (i, j), coeff in poly.terms():
+        if (i, j) in moments:
+            total += coeff * moments[(i, j)]
+        elif sp.series(coeff, Delta, 0, 3).removeO() != 0:
+            raise ValueError(f"moment δ^{i} γ^{j} enters below O(Δ³)")
+    return total
+
+
+def _swap_local() -> Derivation:
+    ct = _taylor2(F(y - d_ * Delta))
+    euler = _taylor2(F(y - v_ * Delta))
+    f2 = sp.diff(F(y), y, 2)
+    return Derivation(
+        claim="SWAP-LOCAL",
+        title="swapping the expectation out of the model costs O(Δ²)",
+        assumptions=(
+            "F three times differentiable with a bounded third derivative near y (one output and one "
+            "dimension shown; in d dimensions F'' V becomes tr(∇²F Cov(δ | y)) by the same steps).",
+            "δ = α̇ x0 + σ̇ x1 given x_s = y, with E[δ | y] = v(s, y) and Var(δ | y) = V.",
+        ),
+        statement="E[F(y − δΔ) | y] − F(y − vΔ) = ½ Δ² F''(y) V + O(Δ³).",
+        steps=(
+            Step(
+                ct,
+                F(y) - d_ * Delta * sp.diff(F(y), y) + d_**2 * Delta**2 / 2 * f2,
+                "Taylor in Δ to second order (the remainder is O(Δ³) by the bound on the third derivative).",
+            ),
+            Step(
+                _expect(ct) - euler,
+                Delta**2 * f2 * V_ / 2,
+                "Take E[· | y] with E[δ] = v, E[δ²] = V + v², and subtract the expansion of F(y − vΔ).",
+            ),
+        ),
+        measured_by="the SWAP-LOCAL row of `cmverify verify` and `tests/test_claims.py` (order 2, "
+        "leading coefficient measured/predicted → 1, cubic and tanh F, d = 1 and 2).",
+    )
+
+
+def _ct_local() -> Derivation:
+    s_sym = sp.Symbol("s", real=True)
+    x0, x1 = sp.symbols("x0 x1", real=True)
+    a_f, s_f = sp.Function("alpha", real=True), sp.Function("sigma", real=True)
+    pair = a_f(s_sym - Delta) * x0 + s_f(s_sym - Delta) * x1
+    delta_expr = sp.diff(a_f(s_sym), s_sym) * x0 + sp.diff(s_f(s_sym), s_sym) * x1
+    gamma_expr = sp.diff(a_f(s_sym), s_sym, 2) * x0 + sp.diff(s_f(s_sym), s_sym, 2) * x1
+    here = a_f(s_sym) * x0 + s_f(s_sym) * x1
+    ct = _taylor2(F(y - d_ * Delta + g_ * Delta**2 / 2))
+    exact = _taylor2(F(y - v_ * Delta + a_ * Delta**2 / 2))
+    euler = _taylor2(F(y - v_ * Delta))
+    f1, f2 = sp.diff(F(y), y), sp.diff(F(y), y, 2)
+    return Derivation(
+        claim="CT-LOCAL",
+        title="the consistency-training and Euler-distillation optima, one step",
+        assumptions=(
+            "F three times differentiable (one output and one dimension shown); the target is "
+            "T = F(X_{s→s−Δ}(y)) (= f*(s, y) when F = f*(s − Δ, ·)); X_{s→s−Δ}(y) = y − vΔ + ½ a Δ² + O(Δ³) "
+            "with a = ∂_t v + (∇v) v.",
+            "Given x_s = y: E[δ] = v, Var(δ) = V, E[γ] = γ̄ with δ = α̇ x0 + σ̇ x1, γ = α̈ x0 + σ̈ x1.",
+        ),
+        statement=(
+            "E[F(x_{s−Δ}) | y] − T = ½ Δ² [F'' V + F' (γ̄ − a)] + O(Δ³), and "
+            "F(y − vΔ) − T = −½ Δ² F' a + O(Δ³)."
+        ),
+        steps=(
+            Step(
+                _taylor2(pair),
+                _taylor2(here - Delta * delta_expr + Delta**2 / 2 * gamma_expr),
+                "The pair's own point: x_{s−Δ} = y − δΔ + ½ γ Δ² + O(Δ³) (Taylor of α and σ).",
+            ),
+            Step(
+                _taylor2(_expect(ct) - exact),
+                Delta**2 / 2 * (f2 * V_ + f1 * (gbar - a_)),
+                "CT optimum minus the target, both to second order, with E[δ²] = V + v².",
+            ),
+            Step(
+                _taylor2(euler - exact),
+                -(Delta**2) / 2 * f1 * a_,
+                "Euler-distillation optimum minus the target.",
+            ),
+        ),
+        measured_by="the CT-LOCAL row of `cmverify verify` (generic tanh F and F = f*, orders and "
+        "coefficient ratios) and `tests/test_claims.py`.",
+    )
+
+
+def _ct_gauss() -> Derivation:
+    def phi(tt):
+        return alpha.subs(t, tt) * sp.sqrt(lam), sigma.subs(t, tt)
+
+    (a1, s1), (a0, s0) = phi(t - Delta), phi(t)
+    rho = (a1 * a0 + s1 * s0) / (a0**2 + s0**2)
+    exact_ratio = sp.sqrt(a1**2 + s1**2) / sp.sqrt(a0**2 + s0**2)
+    w = alpha * sp.diff(sigma, t) - sigma * sp.diff(alpha, t)
+    speed2 = lam * w**2 / (alpha**2 * lam + sigma**2) ** 2
+    return Derivation(
+        claim="CT-GAUSS",
+        title="the CT recursion for Gaussian data and its global error constant",
+        assumptions=(
+            "x0 ~ N(μ, Σ); per eigen-coordinate (eigenvalue λ) f_n(y) = μ + a_n (y − α_{t_n} μ), f_0(x) = x.",
+            "φ(t) = (α_t √λ, σ_t), so c_t = α² λ + σ² = |φ(t)|²; the exact map has a*(t) = √λ / |φ(t)|.",
+        ),
+        statement=(
+            "Each CT (= DDIM-distillation) step multiplies a_n by ρ = ⟨φ(t−Δ), φ(t)⟩/|φ(t)|², the exact map by "
+            "|φ(t−Δ)|/|φ(t)|; their ratio is cos θ with log cos θ = −½ θ'² Δ² + O(Δ³), "
+            "θ'² = λ (α σ̇ − σ α̇)²/c². Summed over N = 1/Δ steps: a_N = a*(1) exp(−½ Δ I(λ) + O(Δ²)) with "
+            "I(λ) = ∫_0^1 θ'² dt, so f_N(y) − f*(1, y) ≈ −½ Δ √λ I(λ) y."
+        ),
+        steps=(
+            Step(
+                rho / exact_ratio,
+                (a1 * a0 + s1 * s0) / (sp.sqrt(a1**2 + s1**2) * sp.sqrt(a0**2 + s0**2)),
+                "The DDIM factor over the exact factor is the cosine of the angle between φ(t − Δ) and φ(t).",
+            ),
+            Step(
+                _taylor2(sp.log(rho / exact_ratio)),
+                -(Delta**2) / 2 * speed2,
+                "Its logarithm to second order in Δ.",
+            ),
+        ),
+        measured_by="the CT-GAUSS row of `cmverify verify`: CT recursion = DDIM distillation to 1e-13 at "
+        "every step; measured (A_N − A*)/Δ over the predicted constant 0.9986 at N = 512.",
+        notes=(
+            "I(λ) has closed forms 1 + (1 + λ)π/(4√λ) (linear) and π²(1 + λ)/(8√λ) (trig); "
+            "`cmverify.derivations.ct_gauss_rate` integrates the SymPy integrand.",
+        ),
+    )
+
+
 DERIVATIONS = {
     "FLOW-VELOCITY": _flow_velocity,
     "FLOW-GAUSS": _flow_gauss,
+    "SWAP-LOCAL": _swap_local,
+    "CT-LOCAL": _ct_local,
+    "CT-GAUSS": _ct_gauss,
     "PARAM-BOUNDARY": _param_boundary,
 }
 
