@@ -93,3 +93,11 @@ def test_latex_snippets_are_labelled_by_claim():
         assert f"\\label{{claim:{d.claim}}}" in snippet
         assert f"\\label{{eq:{d.claim}.1}}" in snippet
         assert "\\documentclass" not in snippet
+
+
+def test_latex_export_is_ascii():
+    """Every Unicode symbol of the prose is mapped to LaTeX (pdflatex would stop on one)."""
+    from cmverify.proofs.core import article_latex
+
+    text = article_latex(derivations())
+    assert sorted({c for c in text if ord(c) > 127}) == []

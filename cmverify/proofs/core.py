@@ -130,6 +130,10 @@ def _latex_text(text: str) -> str:
         "π": r"$\pi$",
         "³": r"$^3$",
         "ε": r"$\varepsilon$",
+        "–": "--",
+        "‖": r"$\|$",
+        "ℓ": r"$\ell$",
+        "↦": r"$\mapsto$",
     }
     greek = {"α": r"\alpha", "σ": r"\sigma", "λ": r"\lambda", "μ": r"\mu", "γ": r"\gamma"}
     accents = {"\u0307": "dot", "\u0308": "ddot", "\u0304": "bar"}
