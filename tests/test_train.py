@@ -128,3 +128,27 @@ def test_training_is_deterministic():
 def test_bad_configuration(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_custom_network_and_teacher_velocity_are_used():
+    torch.set_num_threads(1)
+    calls = []
+
+    def teacher(t, x):
+        calls.append(len(x))
+        return PATH.velocity(t, x)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 2)
+
+        def forward(self, t, x):
+            return self.lin(torch.cat([x, t[:, None]], dim=1))
+
+    net = Net()
+    config = TrainConfig(method="cd", steps=5, batch=32, eval_every=5, eval_points=50)
+    result = train(config, network=net, velocity=teacher)
+    assert result.model.network is not net  # the evaluation EMA is a copy …
+    assert isinstance(result.model.network, Net)  # … of the network given
+    assert calls and calls[0] == 32

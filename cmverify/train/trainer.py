@@ -35,7 +35,7 @@ from ..compare import compare
 from ..interpolant import Interpolant
 from ..path import MixturePath
 from .losses import cd_pairs, consistency_loss, ct_pairs
-from .model import ConsistencyModel
+from .model import MLP, ConsistencyModel
 
 __all__ = ["TrainConfig", "TrainResult", "sample", "time_index_probabilities", "train"]
 
@@ -143,8 +143,19 @@ def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -
     }
 
 
-def train(config: TrainConfig, progress: Callable[[str], None] | None = None) -> TrainResult:
-    """Train a consistency model; deterministic for a given seed on a given machine."""
+def train(
+    config: TrainConfig,
+    progress: Callable[[str], None] | None = None,
+    *,
+    network: torch.nn.Module | None = None,
+    velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> TrainResult:
+    """Train a consistency model; deterministic for a given seed on a given machine.
+
+    ``network`` replaces the default MLP ``F_θ(t, x)`` (any module taking ``t`` of shape
+    ``(n,)`` and ``x`` of shape ``(n, d)``); ``velocity`` replaces the exact teacher
+    velocity of CD (any ``v(t, x)`` on numpy arrays, ``t`` of shape ``(n,)``).
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     interp = Interpolant.linear() if config.interpolant == "linear" else Interpolant.trig()
@@ -152,7 +163,9 @@ def train(config: TrainConfig, progress: Callable[[str], None] | None = None) ->
     mix = path.mixture
     sigma_data = float(np.sqrt(np.trace(mix.covariance()) / mix.dim))
     model = ConsistencyModel(interp, mix.dim, sigma_data)
-    model.network = type(model.network)(mix.dim, width=config.width, depth=config.depth)
+    model.network = (
+        network if network is not None else MLP(mix.dim, width=config.width, depth=config.depth)
+    )
     target = copy.deepcopy(model).requires_grad_(False)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -180,7 +193,9 @@ def train(config: TrainConfig, progress: Callable[[str], None] | None = None) ->
         if config.method == "ct":
             x_hi, x_lo = ct_pairs(path, t_lo, t_hi, x0, x1)
         else:
-            x_hi, x_lo = cd_pairs(path, t_lo, t_hi, x0, x1, solver=config.cd_solver)
+            x_hi, x_lo = cd_pairs(
+                path, t_lo, t_hi, x0, x1, solver=config.cd_solver, velocity=velocity
+            )
         loss = consistency_loss(
             model,
             target,
