@@ -15,16 +15,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import datetime
-import pathlib
 import platform
 import time
 
 import numpy as np
+from _results import write_section
 
 import cmverify as cmv
 from cmverify.compare import compare
 
-RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 MARKER = "## compare"
 
 
@@ -69,14 +68,7 @@ def main() -> None:
     )
     print(section)
     if args.write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        RESULTS.write_text(text)
+        write_section(MARKER, section)
 
 
 if __name__ == "__main__":

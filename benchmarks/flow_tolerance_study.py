@@ -18,9 +18,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import datetime
-import pathlib
 
 import numpy as np
+from _results import write_section
 
 import cmverify as cmv
 from cmverify.batched_rk import solve_batched
@@ -28,7 +28,6 @@ from cmverify.gaussian_flow import gaussian_flow_map
 from cmverify.quantile import quantile_flow_map
 from cmverify.strategies import named_interpolants
 
-RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 MARKER = "## Reference flow: local tolerance and step cap"
 SETTINGS = [
     (1e-10, np.inf),
@@ -121,14 +120,7 @@ def main() -> None:
     )
     print(section)
     if args.write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        RESULTS.write_text(text)
+        write_section(MARKER, section)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import datetime
-import pathlib
 import platform
 import time
 
 import numpy as np
 import scipy
+from _results import write_section
 from scipy.integrate import solve_ivp
 
 import cmverify as cmv
 from cmverify.flow import ReferenceFlow
 
-RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 MARKER = "## Reference flow"
 
 
@@ -143,14 +142,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if args.write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        RESULTS.write_text(text)
+        write_section(MARKER, section)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ import platform
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+from _results import write_section
 
-RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 MARKER = "## Trainer"
 
 
@@ -170,14 +170,7 @@ def main() -> None:
         json.dumps(results, indent=1, default=float)
     )
     if args.write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        RESULTS.write_text(text)
+        write_section(MARKER, section)
 
 
 if __name__ == "__main__":

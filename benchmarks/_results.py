@@ -1,0 +1,20 @@
+"""Shared helper of the benchmark scripts: replace (or append) one section of RESULTS.md."""
+
+from __future__ import annotations
+
+import pathlib
+
+RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
+
+
+def write_section(marker: str, section: str) -> None:
+    """Put ``section`` (which starts with the heading ``marker``) into RESULTS.md, replacing
+    the section with that heading if there is one."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    if marker in text:
+        head, _, rest = text.partition(marker)
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
