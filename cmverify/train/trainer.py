@@ -218,6 +218,12 @@ def train(
             ):
                 p_t.mul_(config.target_mu).add_(p, alpha=1 - config.target_mu)
                 p_e.mul_(config.eval_ema).add_(p, alpha=1 - config.eval_ema)
+        if progress and (step + 1) % 250 == 0 and (step + 1) % config.eval_every:
+            filled = (step + 1) * 30 // config.steps
+            recent = float(np.mean(losses[-250:]))
+            progress(
+                f"[{'#' * filled}{'.' * (30 - filled)}] step {step + 1}/{config.steps}  loss {recent:.4g}"
+            )
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             metrics = _evaluate(ema, path, config)
             entry = {
