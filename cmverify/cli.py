@@ -26,6 +26,15 @@ def _format_number(value: float) -> str:
     return f"{value:.2e}"
 
 
+def _stderr_progress(start: float):
+    """A progress callback printing ``[elapsed s] line`` to stderr."""
+
+    def progress(line: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f} s] {line}", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def _check_columns(c: Check) -> tuple[str, str]:
     if c.value is not None and c.expected is not None:
         return f"{c.value:.4g}", f"{c.expected:.4g} ± {c.tolerance:.2g}"
@@ -81,9 +90,7 @@ def _verify(args: argparse.Namespace) -> int:
     config = BatteryConfig.quick_config() if args.quick else BatteryConfig()
     only = tuple(args.claim) if args.claim else None
     start = time.perf_counter()
-
-    def progress(line: str) -> None:
-        print(f"[{time.perf_counter() - start:6.1f} s] {line}", file=sys.stderr, flush=True)
+    progress = _stderr_progress(start)
 
     try:
         results = run_battery(config, progress=progress, only=only)
@@ -147,9 +154,7 @@ def _compare(args: argparse.Namespace) -> int:
     from .testing import named_path
 
     start = time.perf_counter()
-
-    def progress(line: str) -> None:
-        print(f"[{time.perf_counter() - start:6.1f} s] {line}", file=sys.stderr, flush=True)
+    progress = _stderr_progress(start)
 
     try:
         model = _load_model(args.model, args.checkpoint)
@@ -188,9 +193,7 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     start = time.perf_counter()
-
-    def progress(line: str) -> None:
-        print(f"[{time.perf_counter() - start:6.1f} s] {line}", file=sys.stderr, flush=True)
+    progress = _stderr_progress(start)
 
     try:
         config = TrainConfig(
@@ -211,9 +214,8 @@ def _train(args: argparse.Namespace) -> int:
     (out / "metrics.json").write_text(
         json.dumps({**result.metrics, "history": result.history}, indent=2)
     )
-    comparison = getattr(result, "comparison", None)
-    if comparison is not None:
-        comparison.plot(out)
+    if result.comparison is not None:
+        result.comparison.plot(out)
     print(json.dumps(result.metrics, indent=2))
     return 0
 

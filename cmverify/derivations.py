@@ -28,8 +28,10 @@ from scipy import integrate
 from .interpolant import Interpolant
 
 __all__ = [
+    "angular_speed_squared",
     "ct_gauss_angular_speed",
     "ct_gauss_rate",
+    "drift_and_diffusion",
     "probability_flow_coefficients",
     "probability_flow_identity",
 ]
@@ -37,12 +39,23 @@ __all__ = [
 LAMBDA = sp.Symbol("lambda", positive=True)
 
 
+def drift_and_diffusion(alpha: sp.Expr, sigma: sp.Expr, t: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """``(λ_t, g_t²) = (−d log α/dt, σ² d/dt log(σ²/α²))`` for any expressions (unsimplified)."""
+    return -sp.diff(sp.log(alpha), t), sigma**2 * sp.diff(sp.log(sigma**2 / alpha**2), t)
+
+
+def angular_speed_squared(alpha: sp.Expr, sigma: sp.Expr, t: sp.Symbol) -> sp.Expr:
+    """``θ'(t)² = λ (α σ̇ − σ α̇)² / (α² λ + σ²)²``: the squared angular speed of
+    ``φ = (α √λ, σ)`` (unsimplified)."""
+    w = alpha * sp.diff(sigma, t) - sigma * sp.diff(alpha, t)
+    return LAMBDA * w**2 / (alpha**2 * LAMBDA + sigma**2) ** 2
+
+
 def probability_flow_coefficients(interp: Interpolant) -> tuple[sp.Expr, sp.Expr]:
     """``(λ_t, g_t²)`` with ``λ = −d log α/dt`` and ``g² = σ² d/dt log(σ²/α²)``, simplified."""
     e = interp.expressions
-    lam = sp.simplify(-sp.diff(sp.log(e.alpha), e.t))
-    g2 = sp.simplify(e.sigma**2 * sp.diff(sp.log(e.sigma**2 / e.alpha**2), e.t))
-    return lam, g2
+    lam, g2 = drift_and_diffusion(e.alpha, e.sigma, e.t)
+    return sp.simplify(lam), sp.simplify(g2)
 
 
 def probability_flow_identity(interp: Interpolant) -> bool:
@@ -61,8 +74,7 @@ def probability_flow_identity(interp: Interpolant) -> bool:
 def ct_gauss_angular_speed(interp: Interpolant) -> sp.Expr:
     """``θ'(t)² = λ (α σ̇ − σ α̇)² / (α² λ + σ²)²`` in the symbols ``t`` and ``λ``."""
     e = interp.expressions
-    w = sp.simplify(e.alpha * sp.diff(e.sigma, e.t) - e.sigma * sp.diff(e.alpha, e.t))
-    return sp.simplify(LAMBDA * w**2 / (e.alpha**2 * LAMBDA + e.sigma**2) ** 2)
+    return sp.simplify(angular_speed_squared(e.alpha, e.sigma, e.t))
 
 
 @functools.cache

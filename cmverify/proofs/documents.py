@@ -7,6 +7,7 @@ import functools
 
 import sympy as sp
 
+from ..derivations import LAMBDA, angular_speed_squared, drift_and_diffusion
 from .core import Derivation, Step
 
 __all__ = ["DERIVATIONS", "derivations"]
@@ -16,7 +17,7 @@ s_ = sp.Symbol("s", real=True)
 alpha = sp.Function("alpha", real=True)(t)
 sigma = sp.Function("sigma", real=True)(t)
 D, E = sp.symbols("D E", real=True)  # denoiser E[x0|x_t] and expected noise E[x1|x_t]
-lam = sp.Symbol("lambda", positive=True)  # an eigenvalue of the data covariance
+lam = LAMBDA  # an eigenvalue of the data covariance
 z_s = sp.Symbol("z_s", real=True)
 
 
@@ -24,8 +25,7 @@ def _flow_velocity() -> Derivation:
     da, ds = sp.diff(alpha, t), sp.diff(sigma, t)
     x = alpha * D + sigma * E
     score = -E / sigma
-    drift = -sp.diff(sp.log(alpha), t)
-    g2 = sigma**2 * sp.diff(sp.log(sigma**2 / alpha**2), t)
+    drift, g2 = drift_and_diffusion(alpha, sigma, t)
     return Derivation(
         claim="FLOW-VELOCITY",
         title="the velocity of the interpolant and the probability-flow ODE",
@@ -251,8 +251,7 @@ def _ct_gauss() -> Derivation:
     (a1, s1), (a0, s0) = phi(t - Delta), phi(t)
     rho = (a1 * a0 + s1 * s0) / (a0**2 + s0**2)
     exact_ratio = sp.sqrt(a1**2 + s1**2) / sp.sqrt(a0**2 + s0**2)
-    w = alpha * sp.diff(sigma, t) - sigma * sp.diff(alpha, t)
-    speed2 = lam * w**2 / (alpha**2 * lam + sigma**2) ** 2
+    speed2 = angular_speed_squared(alpha, sigma, t)
     return Derivation(
         claim="CT-GAUSS",
         title="the CT recursion for Gaussian data and its global error constant",

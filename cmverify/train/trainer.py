@@ -20,7 +20,6 @@ an EMA of the weights for evaluation.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import torch
 from scipy.special import erf
 
 from .. import mixtures
-from ..compare import compare
+from ..compare import Comparison, compare
 from ..interpolant import Interpolant
 from ..path import MixturePath
 from .losses import cd_pairs, consistency_loss, ct_pairs
@@ -97,6 +96,7 @@ class TrainResult:
     metrics: dict
     history: list[dict] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # the training loss at every step
+    comparison: Comparison | None = None  # the final evaluation against the exact flow map
 
 
 def curriculum(config: TrainConfig, step: int) -> int:
@@ -246,13 +246,7 @@ def train(
         "wall_seconds": time.perf_counter() - start,
         **{k: v for k, v in final.items() if k != "comparison"},
     }
-    result = TrainResult(ema, config, metrics, history, losses)
-    result.comparison = final.get("comparison")
-    return result
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return dataclasses.asdict(config)
+    return TrainResult(ema, config, metrics, history, losses, final.get("comparison"))
 
 
 def sample(
