@@ -144,6 +144,7 @@ def solve_batched(
     atol: float,
     max_steps: int = 100_000,
     max_step: float = np.inf,
+    dtype: type = np.float64,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -156,16 +157,18 @@ def solve_batched(
         rtol, atol: tolerances of each trajectory's local error (norm above).
         max_steps: accepted plus rejected steps allowed per trajectory.
         max_step: the longest step in time.
+        dtype: the floating type of the state and time (``np.float64``; ``np.longdouble``
+            for extended-precision verification solves, see :mod:`cmverify._extended`).
 
     Raises :class:`SolverFailure` naming the trajectories that failed (step size below
     ``10 × spacing(t)``, a non-finite right-hand side that no step reduction avoids, or
     ``max_steps`` exceeded) and why.
     """
     keep_freed_memory()
-    y0 = np.asarray(y0, dtype=np.float64)
+    y0 = np.asarray(y0, dtype=dtype)
     n, d = y0.shape
-    t = np.array(t0, dtype=np.float64)
-    t_end = np.asarray(t1, dtype=np.float64)
+    t = np.array(t0, dtype=dtype)
+    t_end = np.asarray(t1, dtype=dtype)
     y = y0.copy()
     direction = np.sign(t_end - t)
     n_acc = np.zeros(n, dtype=np.int64)
@@ -182,7 +185,7 @@ def solve_batched(
     for i in bad:
         failures[int(i)] = f"right-hand side is not finite at the start (t = {t[i]!r})"
     active = np.setdiff1d(active, bad)
-    h_abs = np.zeros(n)
+    h_abs = np.zeros(n, dtype=dtype)
     just_rejected = np.zeros(n, dtype=bool)
     saw_nonfinite = np.zeros(n, dtype=bool)
     if active.size:
@@ -197,7 +200,7 @@ def solve_batched(
             atol,
         )
 
-    k = np.empty((_N_STAGES + 1, n, d))
+    k = np.empty((_N_STAGES + 1, n, d), dtype=dtype)
     while active.size:
         ta, ya, da = t[active], y[active], direction[active]
         min_step = 10 * np.abs(np.nextafter(ta, da * np.inf) - ta)

@@ -8,28 +8,38 @@ Fixtures:
 - ``cmverify_reference(mixture, interpolant="linear")``: a factory of
   :class:`~cmverify.flow.ReferenceFlow` objects, cached for the session;
 - ``assert_matches_reference``: :func:`cmverify.testing.assert_matches_reference`.
+
+pytest loads this module in *every* run of an environment where cmverify is installed,
+so it imports nothing heavy: NumPy, SciPy, SymPy and the rest of cmverify are imported
+inside the fixtures, when a test asks for one (the top-level ``cmverify`` package is
+lazy too).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .flow import ReferenceFlow
-from .testing import assert_matches_reference as _assert_matches_reference
-from .testing import named_path
+if TYPE_CHECKING:
+    from .flow import ReferenceFlow
+    from .path import MixturePath
 
 
 @pytest.fixture(scope="session")
-def cmverify_path():
+def cmverify_path() -> Callable[..., MixturePath]:
     """``cmverify_path("eight_gaussians", "linear")`` → a cached ``MixturePath``."""
+    from .testing import named_path
+
     return functools.cache(named_path)
 
 
 @pytest.fixture(scope="session")
-def cmverify_reference(cmverify_path):
+def cmverify_reference(cmverify_path: Callable[..., MixturePath]) -> Callable[..., ReferenceFlow]:
     """``cmverify_reference("eight_gaussians", "linear")`` → a cached ``ReferenceFlow``."""
+    from .flow import ReferenceFlow
 
     @functools.cache
     def build(mixture: str, interpolant: str = "linear") -> ReferenceFlow:
@@ -39,6 +49,8 @@ def cmverify_reference(cmverify_path):
 
 
 @pytest.fixture
-def assert_matches_reference():
+def assert_matches_reference() -> Callable[..., object]:
     """The assertion :func:`cmverify.testing.assert_matches_reference`."""
-    return _assert_matches_reference
+    from .testing import assert_matches_reference as check
+
+    return check

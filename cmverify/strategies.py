@@ -9,6 +9,14 @@ Public and composable, in the manner of ``hypothesis.extra.numpy``::
     def test_something(path, t): ...
 
 Requires ``hypothesis`` (``pip install cmverify[test]``).
+
+**Edge cases.** :func:`mixtures` and :func:`points` draw well-conditioned mixtures
+and typical points. The scales that once gave silent NaNs in the exact layer (issue 10)
+are drawn by :func:`extreme_mixtures` (variance scales :data:`EXTREME_VARIANCES`, e.g.
+``1e-21 I`` and ``1e20 I`` in ``d = 16``, whose determinants under/overflow) and
+:func:`far_points` (magnitudes :data:`FAR_MAGNITUDES`: ``|x|²`` overflows from
+``1.4e154`` on). Every path method must return the exact value there, or raise
+``ValueError`` where that value is not representable in float64: never NaN.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ from .mixture import GaussianMixture
 from .path import MixturePath
 
 __all__ = [
+    "EXTREME_VARIANCES",
+    "FAR_MAGNITUDES",
+    "extreme_mixtures",
+    "far_points",
     "interpolants",
     "mixtures",
     "named_interpolants",
@@ -148,3 +160,70 @@ def paths(
 def points(path: MixturePath, t: float, n: int = 64) -> st.SearchStrategy[np.ndarray]:
     """``n`` points drawn from ``p_t`` with a Hypothesis-chosen seed, shape ``(n, d)``."""
     return st.integers(0, 2**32 - 1).map(lambda seed: path.sample(t, n, seed))
+
+
+#: Variance scales of :func:`extreme_mixtures`: a product of sixteen of them under- or
+#: overflows float64, and so does a Mahalanobis term far out.
+EXTREME_VARIANCES = (1e-21, 1e-100, 1e20, 1e100)
+#: Magnitudes ``max_i |x_i|`` of :func:`far_points`: ``|x|²`` overflows from ``1.4e154``
+#: on, and ``x − α μ`` rounds every ordinary mean away from ``1e16`` on.
+FAR_MAGNITUDES = (1e3, 1e20, 1e155, 1e160, 1e300)
+
+
+@st.composite
+def extreme_mixtures(
+    draw: st.DrawFn,
+    dims: st.SearchStrategy[int] | None = None,
+    n_components: st.SearchStrategy[int] | None = None,
+) -> GaussianMixture:
+    """Gaussian mixtures at extreme scales (the edge cases of the exact layer).
+
+    ``d`` from ``dims`` (default one of 1, 2, 3, 16), ``K`` from ``n_components``
+    (default 1–3). Each component's covariance is ``v U diag(λ) Uᵀ`` with the scale
+    ``v`` drawn from :data:`EXTREME_VARIANCES` or ``1``, ``λ ∈ [1, 10]`` and ``U``
+    Haar-random (so the condition number is at most 10). Means are uniform in
+    ``[−3, 3]^d`` times a scale drawn from ``1``, ``1e-10``, ``1e10``; weights are
+    proportional to draws in ``[0.1, 1]``, one of them possibly ``0``.
+    """
+    d = draw(dims if dims is not None else st.sampled_from([1, 2, 3, 16]))
+    k = draw(n_components if n_components is not None else st.integers(1, 3))
+    raw = np.array(draw(st.lists(st.floats(0.1, 1.0), min_size=k, max_size=k)))
+    if k > 1 and draw(st.booleans()):
+        raw[draw(st.integers(0, k - 1))] = 0.0
+    mean_scale = draw(st.sampled_from([1.0, 1e-10, 1e10]))
+    coords = st.floats(-3.0, 3.0, allow_nan=False)
+    flat = draw(st.lists(coords, min_size=k * d, max_size=k * d))
+    means = mean_scale * np.array(flat).reshape(k, d)
+    covs = np.empty((k, d, d))
+    for i in range(k):
+        v = draw(st.sampled_from([1.0, *EXTREME_VARIANCES]))
+        lam = v * np.array(draw(st.lists(st.floats(1.0, 10.0), min_size=d, max_size=d)))
+        u = _rotation(draw(st.integers(0, 2**32 - 1)), d)
+        cov = (u * lam) @ u.T
+        covs[i] = 0.5 * (cov + cov.T)
+    return GaussianMixture(raw / raw.sum(), means, covs)
+
+
+def far_points(dim: int, n: int = 8) -> st.SearchStrategy[np.ndarray]:
+    """``n`` points far out, shape ``(n, dim)``: each row a magnitude from
+    :data:`FAR_MAGNITUDES` times a direction with ``max_i |·| = 1`` (random, or a
+    coordinate axis), with Hypothesis-chosen signs and seed."""
+
+    def build(args: tuple[list[float], list[bool], int]) -> np.ndarray:
+        magnitudes, aligned, seed = args
+        axis_aligned = np.array(aligned, dtype=bool)
+        rng = np.random.default_rng(seed)
+        directions = rng.standard_normal((n, dim))
+        axes = rng.integers(0, dim, size=n)
+        directions[axis_aligned] = 0.0
+        directions[np.flatnonzero(axis_aligned), axes[axis_aligned]] = rng.choice(
+            [-1.0, 1.0], size=int(np.sum(axis_aligned))
+        )
+        directions /= np.max(np.abs(directions), axis=1, keepdims=True)
+        return np.array(magnitudes)[:, None] * directions
+
+    return st.tuples(
+        st.lists(st.sampled_from(FAR_MAGNITUDES), min_size=n, max_size=n),
+        st.lists(st.booleans(), min_size=n, max_size=n),
+        st.integers(0, 2**32 - 1),
+    ).map(build)

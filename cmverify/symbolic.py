@@ -22,6 +22,7 @@ __all__ = [
     "InterpolantExpressions",
     "derive_interpolant",
     "numeric_function",
+    "positive_inside",
     "prove_boundary_conditions",
 ]
 
@@ -113,6 +114,43 @@ def prove_boundary_conditions(alpha: sp.Expr, sigma: sp.Expr, t: sp.Symbol) -> l
             f"(SymPy leaves {coeff}({at}) − {required} = {difference})"
         )
     return proven
+
+
+def positive_inside(expr: sp.Expr, t: sp.Symbol) -> tuple[bool | None, sp.Expr | None]:
+    """Decide symbolically whether ``expr > 0`` for every ``t`` in the open interval ``(0, 1)``.
+
+    Solves ``expr ≤ 0`` on ``(0, 1)`` with :func:`sympy.solveset`. Returns
+    ``(True, None)`` when the solution set is empty (proven positive), ``(False, point)``
+    with a point of ``(0, 1)`` where ``expr ≤ 0`` (checked by evaluating ``expr``
+    there), and ``(None, None)`` when SymPy cannot decide (a ``ConditionSet``, an
+    unsupported expression, or a point that does not check out); the caller then
+    falls back to a numeric check.
+    """
+    try:
+        found = sp.solveset(expr <= 0, t, sp.Interval.open(0, 1))
+    except Exception:  # solveset raises several kinds for what it cannot handle
+        return None, None
+    if found == sp.S.EmptySet:
+        return True, None
+    point = _point_in(found)
+    if point is None:
+        return None, None
+    value = sp.N(expr.subs(t, point), 30)
+    if value.is_real and bool(value <= 0):
+        return False, point
+    return None, None
+
+
+def _point_in(found: sp.Set) -> sp.Expr | None:
+    """A point of a solution set inside ``(0, 1)`` (a finite set's smallest element, an
+    interval's midpoint), or ``None`` for a set SymPy leaves implicit."""
+    if isinstance(found, sp.Union):
+        found = found.args[0]
+    if isinstance(found, sp.FiniteSet) and found.args:
+        return min(found.args, key=lambda p: float(p))
+    if isinstance(found, sp.Interval):
+        return (found.inf + found.sup) / 2
+    return None
 
 
 def derive_interpolant(alpha: object, sigma: object, t: object) -> InterpolantExpressions:

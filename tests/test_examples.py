@@ -1,22 +1,107 @@
-"""The examples run as documented."""
+"""The examples run as documented, print the library's values, draw figures whose text
+lies inside the figure, and reject bad input with one line and exit status 2."""
 
+import ast
+import itertools
 import pathlib
 import runpy
+import subprocess
 import sys
 
+import numpy as np
 import pytest
+from scipy import stats
+
+import cmverify as cmv
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_quickstart_runs_and_plots(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("matplotlib")
-    out = tmp_path / "quickstart.png"
-    monkeypatch.setattr(sys, "argv", ["quickstart.py", "--plot", str(out)])
-    runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
+def _load(name: str) -> dict:
+    return runpy.run_path(str(EXAMPLES / name))
+
+
+def _assert_laid_out(fig) -> None:
+    """Everything drawn lies inside the figure (nothing clipped at the edges), and no two
+    titles or axis labels overlap. Measured with the Agg renderer that writes the PNG."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.get_size_inches()
+    tight = fig.get_tightbbox(renderer)  # inches
+    tol = 1.0 / fig.dpi  # one pixel
+    assert tight.x0 >= -tol and tight.y0 >= -tol, tight
+    assert tight.x1 <= width + tol and tight.y1 <= height + tol, (tight, width, height)
+    texts = [getattr(fig, "_suptitle", None)]
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+    boxes = []
+    for text in texts:
+        if text is None or not text.get_visible() or not text.get_text():
+            continue
+        box = text.get_window_extent(renderer)
+        assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, text.get_text()
+        assert fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1, text.get_text()
+        boxes.append((text.get_text(), box))
+    for (name_a, a), (name_b, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (name_a, name_b)
+
+
+def _printed_arrays(printed: str) -> dict:
+    """{(t, quantity): array} from quickstart's lines ``t = …`` / ``  quantity …: [[…]]``."""
+    values, t = {}, None
+    for line in printed.splitlines():
+        if line.startswith("t = "):
+            t = float(line[4:])
+        elif line.startswith("  ") and line.rstrip().endswith("]]"):
+            name, _, array = line.strip().partition(":")
+            values[(t, name.split()[0])] = np.array(ast.literal_eval(array.strip()))
+    return values
+
+
+def test_quickstart_prints_the_derived_values(capsys):
+    """At t = 0, x_t = x0: v = E[x1] − x = −x, D = x, and at (1, 1) the score is that of
+    the nearest modes (√2, √2): (√2 − 1)/0.2² per coordinate. At t = 1, x_t = x1 and the
+    data mean is 0: v = x, D = 0, score = −x. At t = 0.5: the library's values."""
+    namespace = _load("quickstart.py")
+    assert namespace["main"]([]) == 0
     printed = capsys.readouterr().out
-    assert "continuity residual" in printed
-    assert out.stat().st_size > 10_000
+    values = _printed_arrays(printed)
+    x = namespace["POINTS"]
+    np.testing.assert_allclose(values[(0.0, "velocity")], -x, atol=1e-6)
+    np.testing.assert_allclose(values[(0.0, "denoiser")], x, atol=1e-6)
+    nearest = (np.sqrt(2) - 1) / 0.2**2
+    np.testing.assert_allclose(values[(0.0, "score")], [[0, 0], [0, 0], [nearest] * 2], atol=1e-6)
+    np.testing.assert_allclose(values[(1.0, "velocity")], x, atol=1e-6)
+    np.testing.assert_allclose(values[(1.0, "denoiser")], 0 * x, atol=1e-6)
+    np.testing.assert_allclose(values[(1.0, "score")], -x, atol=1e-6)
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
+    for name in ("velocity", "denoiser", "score"):
+        expected = getattr(path, name)(0.5, x)
+        np.testing.assert_allclose(values[(0.5, name)], expected, atol=6e-7)
+    assert "-0.0" not in printed  # rounded zeros print as 0.0
+    residual = float(printed.split("samples:")[1].split()[0])
+    assert residual < 1e-9
+
+
+def test_quickstart_plot_is_laid_out(tmp_path, capsys):
+    """The old figure's panel titles stuck out of the top of the figure (clipped)."""
+    image = pytest.importorskip("matplotlib.image")
+    namespace = _load("quickstart.py")
+    out = tmp_path / "quickstart.png"
+    assert namespace["main"](["--plot", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert image.imread(out).shape[:2] == (460, 1200)
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
+    fig = namespace["figure"](path)
+    assert [ax.get_title() for ax in fig.axes] == ["$t = 0.1$", "$t = 0.5$", "$t = 0.9$"]
+    _assert_laid_out(fig)
+
+
+def test_quickstart_plot_into_a_missing_folder(tmp_path, capsys):
+    namespace = _load("quickstart.py")
+    assert namespace["main"](["--plot", str(tmp_path / "nope" / "q.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--plot" in err
 
 
 def test_readme_api_tour_runs():
@@ -37,24 +122,70 @@ def test_readme_api_tour_runs():
 
 @pytest.mark.parametrize("interpolant", ["linear", "trig"])
 def test_probability_flow_figure(tmp_path, interpolant):
-    """The seed figure's example writes its PNG (into a temporary folder)."""
-    pytest.importorskip("matplotlib")
-    namespace = runpy.run_path(str(EXAMPLES / "probability_flow.py"))
+    """The seed figure: its 16 white trajectories start at x1 = Φ⁻¹((i + ½)/16) at t = 1
+    and end at the quantile map F_data⁻¹(Φ(x1)) at t = 0 (FLOW-QUANTILE); its text lies
+    inside the figure; the PNG is written at the figure's size."""
+    image = pytest.importorskip("matplotlib.image")
+    namespace = _load("probability_flow.py")
     out = tmp_path / "flow.png"
     assert namespace["main"](["--interpolant", interpolant, "--out", str(out)]) == 0
-    assert out.stat().st_size > 20_000
+    assert image.imread(out).shape[:2] == (704, 924)
+
+    interp = {"linear": cmv.Interpolant.linear, "trig": cmv.Interpolant.trig}[interpolant]()
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal(), interp)
+    fig = namespace["figure"](path)
+    _assert_laid_out(fig)
+    main_axes = fig.axes[2]
+    assert main_axes.get_xlabel() == "$t$"
+    lines = main_axes.get_lines()
+    assert len(lines) == 16
+    x1 = stats.norm.ppf((np.arange(16) + 0.5) / 16)
+    start = np.array([line.get_ydata()[0] for line in lines])
+    end = np.array([line.get_ydata()[-1] for line in lines])
+    assert [line.get_xdata()[0] for line in lines] == [1.0] * 16
+    assert [line.get_xdata()[-1] for line in lines] == [0.0] * 16
+    np.testing.assert_allclose(start, x1, atol=1e-12)
+    np.testing.assert_allclose(
+        end, cmv.quantile_flow_map(path, x1[:, None], 1.0, 0.0)[:, 0], atol=1e-7
+    )
 
 
-def test_probability_flow_figure_rejects_2d_mixtures(tmp_path):
-    pytest.importorskip("matplotlib")
-    namespace = runpy.run_path(str(EXAMPLES / "probability_flow.py"))
-    with pytest.raises(SystemExit):
-        namespace["main"](["--mixture", "eight-gaussians", "--out", str(tmp_path / "x.png")])
+@pytest.mark.parametrize(
+    ("mixture", "message"),
+    [
+        ("nope", "unknown mixture 'nope'"),
+        ("eight-gaussians", "'eight-gaussians' is 2-d"),
+    ],
+)
+def test_probability_flow_rejects_a_mixture_in_one_line(tmp_path, mixture, message):
+    """Exit status 2 and one line on stderr naming the valid (1-d) mixtures; no traceback."""
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "probability_flow.py"), "--mixture", mixture],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert message in run.stderr
+    valid = [n for n in cmv.mixtures.names() if cmv.mixtures.by_name(n).dim == 1]
+    assert valid and all(name in run.stderr for name in valid)
+    assert "eight_gaussians" not in run.stderr
+    assert not list(tmp_path.iterdir())  # no figure written
+
+
+def test_probability_flow_into_a_missing_folder(tmp_path, capsys):
+    namespace = _load("probability_flow.py")
+    assert namespace["main"](["--out", str(tmp_path / "nope" / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err
 
 
 def test_compare_my_model_example(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    namespace = runpy.run_path(str(EXAMPLES / "compare_my_model.py"))
+    namespace = _load("compare_my_model.py")
     namespace["main"](["--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert "| 0.5 |" in printed and (tmp_path / "arrows.png").exists()

@@ -131,3 +131,54 @@ def test_equality_is_symbolic():
     same = cmv.Interpolant.from_sympy(sp.expand((1 - s) * 1), s, s)
     assert same == cmv.Interpolant.linear()
     assert cmv.Interpolant.trig() != cmv.Interpolant.linear()
+
+
+NONPOSITIVE = [
+    # (alpha, sigma, message): the derivations assume alpha, sigma > 0 inside (0, 1)
+    (
+        (1 - t) * (1 - 3 * t),
+        t,
+        r"but alpha = -0\.333333 at t = 2/3 \(found symbolically\)",
+    ),
+    (1 - t, t * (3 * t - 2), r"but sigma = -0\.333333 at t = 1/3 \(found symbolically\)"),
+    ((1 - t) * (1 - 2 * t) ** 2, t, r"but alpha = 0 at t = 1/2 \(found symbolically\)"),
+    (
+        1 - t,
+        -sp.sin(3 * sp.pi * t / 2),
+        r"but sigma = -1 at t = 1/3 \(found symbolically\)",
+    ),
+    # SymPy leaves 1 − t + (3/5) sin 2πt ≤ 0 as a ConditionSet: the dense numeric check
+    (
+        1 - t + sp.Rational(3, 5) * sp.sin(2 * sp.pi * t),
+        t,
+        r"but alpha = -1\.\d+e-06 at t = 0\.61194 \(on a grid of 100,001 points\)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("alpha", "sigma", "message"), NONPOSITIVE)
+def test_nonpositive_coefficient_inside_the_interval_is_refused(alpha, sigma, message):
+    """These satisfy the four boundary conditions, but α or σ vanishes or turns negative
+    inside (0, 1) (the old code accepted them)."""
+    with pytest.raises(ValueError, match=r"must be positive inside \(0, 1\) .*" + message):
+        cmv.Interpolant.from_sympy(alpha, sigma, t)
+
+
+def test_positivity_is_proven_symbolically_for_the_named_interpolants():
+    """``positive_inside`` decides every named interpolant's α and σ symbolically."""
+    from cmverify.symbolic import positive_inside
+
+    for name, interp in cst.named_interpolants().items():
+        e = interp.expressions
+        for key in ("alpha", "sigma"):
+            assert positive_inside(getattr(e, key), e.t) == (True, None), (name, key)
+
+
+def test_positivity_falls_back_to_the_grid_where_sympy_cannot_decide():
+    """1 − t + sin(2πt)/10 > 0 on (0, 1), but SymPy cannot solve ≤ 0: the numeric check
+    accepts it; the verdict of ``positive_inside`` is None (undecided)."""
+    from cmverify.symbolic import positive_inside
+
+    alpha = 1 - t + sp.sin(2 * sp.pi * t) / 10
+    assert positive_inside(alpha, t) == (None, None)
+    assert cmv.Interpolant.from_sympy(alpha, t, t).alpha(0.5) == pytest.approx(0.5)

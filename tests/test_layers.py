@@ -12,6 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "cmverify"
 LAYERS = {
     "_validation": 0,
     "_memory": 0,
+    "_threads": 0,
     "results": 0,
     "numdiff": 1,
     "symbolic": 1,
@@ -25,6 +26,7 @@ LAYERS = {
     "kinematics": 2,
     "batched_rk": 3,
     "flow": 3,
+    "_extended": 3,
     "gaussian_flow": 3,
     "quantile": 3,
     "quadrature": 3,

@@ -1,5 +1,7 @@
 """GaussianMixture: validation, densities, sampling statistics."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -169,3 +171,50 @@ def test_mixture_moments():
     assert mix.mean()[0] == pytest.approx(0.8 * -1 + 0.2 * 2)
     # Var = Σ w (σ² + μ²) − m² = 0.01 + 0.8 + 0.8 − 0.16.
     assert mix.covariance()[0, 0] == pytest.approx(0.01 + 0.8 * 1 + 0.2 * 4 - 0.4**2)
+
+
+def test_float32_weights_are_accepted_and_renormalized():
+    """float32 1/K sums to 1 + 3e-8 (the old tolerance was 1e-10): within 1e-6 the
+    weights are divided by their sum, and sampling (which needs sum 1) works."""
+    w = np.full(3, 1 / 3, dtype=np.float32)
+    assert abs(float(np.sum(w.astype(np.float64))) - 1.0) > 1e-8
+    mix = cmv.GaussianMixture(w, np.zeros((3, 2)), np.broadcast_to(np.eye(2), (3, 2, 2)))
+    np.testing.assert_allclose(mix.weights, 1 / 3, rtol=1e-15)
+    assert mix.weights.sum() == pytest.approx(1.0, abs=1e-15)
+    assert mix.sample(10, 0).shape == (10, 2)
+
+
+def test_weights_summing_to_one_up_to_rounding_read_back_as_given():
+    weights = [0.1] * 10  # sums to 0.9999999999999999
+    mix = cmv.GaussianMixture(weights, np.zeros((10, 1)), np.ones((10, 1, 1)))
+    np.testing.assert_array_equal(mix.weights, weights)
+
+
+@pytest.mark.parametrize("excess", [2e-6, -5e-6])
+def test_weights_beyond_the_tolerance_are_refused_saying_how_far(excess):
+    with pytest.raises(ValueError, match=re.escape(f"off by {excess:+.3e}; tolerance 1e-06")):
+        cmv.GaussianMixture([0.5, 0.5 + excess], np.zeros((2, 1)), np.ones((2, 1, 1)))
+
+
+def test_subnormal_covariance_eigenvalue_is_refused():
+    with pytest.raises(ValueError, match=r"covs\[0\] has an eigenvalue 1\.000e-310 below"):
+        cmv.GaussianMixture([1.0], [[0.0]], [[[1e-310]]])
+
+
+def test_log_prob_where_the_squared_norm_overflows():
+    """N(0, 100 I): at |x| = 1e155, |x|² overflows but log p = −|x|²/200 − log(200π) ≈
+    −5e307 does not (the old code returned −inf); at 1e200 it is −5e397: ValueError."""
+    mix = cmv.mixtures.gaussian([0.0, 0.0], 100 * np.eye(2))
+    expected = -0.5 * (1e155 / 10) ** 2 - np.log(200 * np.pi)
+    assert mix.log_prob([[1e155, 0.0]])[0] == pytest.approx(expected, rel=1e-15)
+    with pytest.raises(ValueError, match=r"log_prob is not representable in float64 at x\[1\]"):
+        mix.log_prob([[0.0, 0.0], [1e200, 0.0]])
+    with pytest.raises(ValueError, match="component_log_prob is not representable"):
+        mix.component_log_prob([[1e200, 0.0]])
+
+
+def test_covariance_without_cancellation():
+    """Means 1e10 ± 1, variance 1e-4: Var = 1e-4 + 1. The uncentred Σ w (σ² + μ²) − m²
+    subtracts two numbers near 1e20 and is off by about 1e4."""
+    mix = cmv.GaussianMixture([0.5, 0.5], [[1e10 - 1], [1e10 + 1]], [[[1e-4]], [[1e-4]]])
+    assert mix.covariance()[0, 0] == pytest.approx(1.0001, rel=1e-12)

@@ -1,5 +1,8 @@
 """The pytest plugin, exercised as a user would with ``pytester``."""
 
+import subprocess
+import sys
+
 pytest_plugins = ["pytester"]
 
 USER_TEST = """
@@ -30,3 +33,28 @@ def test_plugin_passing_and_failing_user_tests(pytester):
             "*t = 0.5: max |f − f*| = 0.3 > atol = 0.1*worst at x_t = (*",
         ]
     )
+
+
+def test_loading_the_plugin_imports_nothing_heavy():
+    """pytest imports the plugin in every run of the environment: it (and the top-level
+    package) must not import NumPy, SciPy, SymPy, torch or matplotlib (SciPy and SymPy
+    used to add 2.4 s to a trivial test)."""
+    code = (
+        "import sys, cmverify.pytest_plugin\n"
+        "heavy = ('numpy', 'scipy', 'sympy', 'torch', 'matplotlib', 'cmverify.path')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_public_names_are_imported_on_first_access():
+    code = (
+        "import sys, cmverify as cmv\n"
+        "assert 'sympy' not in sys.modules\n"
+        "assert cmv.MixturePath is __import__('cmverify.path').path.MixturePath\n"
+        "assert set(cmv.__all__) <= set(dir(cmv)) and cmv.mixtures.eight_gaussians().dim == 2\n"
+        "try:\n    cmv.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "module 'cmverify' has no attribute 'no_such_name'"

@@ -57,7 +57,9 @@ def _tex_tools():
 
 
 def test_latex_export_compiles_and_renders(tmp_path):
-    """The full export compiles with pdflatex; its first page renders to a non-blank PNG."""
+    """The full export compiles with pdflatex without an overfull line; every page renders
+    to a non-blank PNG."""
+    import re
     import subprocess
 
     import numpy as np
@@ -73,16 +75,23 @@ def test_latex_export_compiles_and_renders(tmp_path):
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:]
+    # Nothing sticks out into the margin: every equation fits or is broken across lines.
+    log = (tmp_path / "proofs.log").read_text(errors="replace")
+    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert max(overfull, default=0.0) < 1.0, overfull
     subprocess.run(
-        ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", "proofs.pdf", "page"],
+        ["pdftoppm", "-png", "-r", "50", "proofs.pdf", "page"],
         cwd=tmp_path,
         check=True,
         timeout=60,
     )
     matplotlib_image = pytest.importorskip("matplotlib.image")
-    pixels = matplotlib_image.imread(next(tmp_path.glob("page*.png")))
-    ink = np.mean(pixels[..., :3].mean(axis=-1) < 0.5)
-    assert 0.005 < ink < 0.5  # text on a white page, not blank, not black
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert len(pages) >= 3
+    for page in pages:
+        pixels = matplotlib_image.imread(page)
+        ink = np.mean(pixels[..., :3].mean(axis=-1) < 0.5)
+        assert 0.002 < ink < 0.5, page.name  # text on a white page, not blank, not black
 
 
 def test_latex_snippets_are_labelled_by_claim():
@@ -101,3 +110,135 @@ def test_latex_export_is_ascii():
 
     text = article_latex(derivations())
     assert sorted({c for c in text if ord(c) > 127}) == []
+
+
+# --- notation of the documents: primes, real math in the prose, nothing scaled ---------
+
+
+def test_derivatives_of_undefined_functions_print_with_primes():
+    from cmverify.proofs.core import expr_latex
+
+    t, s, y, xi = sp.symbols("t s y xi", real=True)
+    alpha, F = sp.Function("alpha"), sp.Function("F")
+    assert expr_latex(sp.Derivative(alpha(t), t)) == r"\alpha'(t)"
+    # SymPy keeps a derivative at a point as Subs(Derivative(α(ξ), ξ, 2), ξ, s)
+    at_s = sp.diff(alpha(t), t, 2).subs(t, s - 1)
+    assert isinstance(at_s, sp.Subs)
+    assert expr_latex(at_s) == r"\alpha''(s - 1)"
+    assert expr_latex(sp.Subs(sp.Derivative(F(xi), xi, 2), xi, y)) == "F''(y)"
+    assert expr_latex(sp.Derivative(F(y), (y, 4))) == "F^{(4)}(y)"
+    assert expr_latex(sp.Derivative(alpha(t), t) ** 2) == r"\alpha'(t)^{2}"
+    assert expr_latex(alpha(t) ** 2) == r"\alpha(t)^{2}"
+    assert expr_latex(alpha(t - sp.Symbol("Delta"))) == r"\alpha(t - \Delta)"
+
+
+def test_no_subs_or_dummy_variables_in_the_documents():
+    """Derivatives at a point printed as Subs(d²/dξ1² α(ξ1), ξ1=s) or its LaTeX twin
+    (a bar with ξ_1 = s) were the old output."""
+    from cmverify.proofs.core import article_latex
+
+    documents = [article_latex(derivations()), *(d.to_markdown() for d in derivations())]
+    for text in documents:
+        assert "Subs(" not in text and "Derivative(" not in text
+        assert r"\xi" not in text
+        assert r"\frac{d}{d \xi" not in text and r"\frac{d^{2}}{d" not in text
+    latex = documents[0]
+    for primed in (r"\alpha'(t)", r"\alpha''(s)", r"\sigma''(s)", "F'(y)", "F''(y)"):
+        assert primed in latex
+
+
+def test_latex_never_scales_an_equation():
+    """A long equation is broken across lines (split), never shrunk."""
+    import re
+
+    from cmverify.proofs.core import article_latex
+
+    latex = article_latex(derivations())
+    assert not re.search(r"\\(resizebox|scalebox|tiny|scriptsize|footnotesize|small)\b", latex)
+    assert "\\begin{split}" in latex  # the long ones are broken instead
+
+
+def _prose_outside_math(latex: str) -> str:
+    """The LaTeX export with math, code, labels and environments removed: what is left is
+    typeset as text."""
+    import re
+
+    body = latex.split("\\maketitle", 1)[1]
+    body = re.sub(r"\\begin\{equation\}.*?\\end\{equation\}", " ", body, flags=re.S)
+    body = re.sub(r"\$[^$]*\$", " ", body)
+    body = re.sub(r"\\texttt\{(?:[^{}]|\{\})*\}", " ", body)
+    body = re.sub(r"\\(label|section|paragraph)\{", " ", body)
+    return body
+
+
+def test_latex_prose_has_real_math_not_ascii_math():
+    """Old export: x\\_\\{s$\\to$s-$\\Delta$\\} typeset as text; now $x_{s\\to s-\\Delta}$."""
+    from cmverify.proofs.core import article_latex
+
+    latex = article_latex(derivations())
+    assert r"$x_{s-\Delta} = y - \delta\Delta + \tfrac{1}{2} \gamma \Delta^{2}" in latex
+    assert r"$T = F(X_{s\to s-\Delta}(y))$" in latex
+    prose = _prose_outside_math(latex)
+    for raw in ("\\_", "_{", "^{", "\\{", "\\^", "\\textbackslash", "sqrt("):
+        assert raw not in prose, (raw, prose[max(prose.find(raw) - 80, 0) : prose.find(raw) + 80])
+
+
+@pytest.mark.parametrize("derivation", derivations(), ids=lambda d: d.claim)
+def test_prose_keeps_its_math_between_dollars(derivation):
+    """Source-level check: outside $…$ and `code` there is no subscript, superscript,
+    Greek letter or math symbol (each would be typeset as text)."""
+    import re
+
+    from cmverify.proofs.core import _spans, math_latex
+
+    fields = [
+        derivation.title,
+        *derivation.assumptions,
+        derivation.statement,
+        derivation.measured_by,
+        *derivation.notes,
+        *(step.reason for step in derivation.steps),
+    ]
+    for text in fields:
+        for is_math, chunk in _spans(text):
+            if is_math:
+                assert math_latex(chunk).isascii()
+                continue
+            words = re.sub(r"`[^`]*`", "", chunk)
+            stray = {c for c in words if c in "_^{}*|\\" or not (c.isascii() or c in "…–’")}
+            assert not stray, (stray, chunk)
+
+
+def test_math_latex_maps_the_unicode_shorthand():
+    from cmverify.proofs.core import _spans, latex_prose, markdown_prose, math_latex
+
+    assert math_latex("x_{s−Δ}") == r"x_{s-\Delta}"
+    assert math_latex("α̇ x0 + σ̈ x1") == r"\dot{\alpha} x_{0} + \ddot{\sigma} x_{1}"
+    assert math_latex("√(c_t/c_s) z_s") == r"\sqrt{c_t/c_s} z_s"
+    assert math_latex("√λ") == r"\sqrt{\lambda}"
+    assert math_latex("E[x0 | x_t = x]") == r"\mathbb{E}[x_{0} \mid x_t = x]"
+    assert math_latex("f*(t, x) ~ N(0, I)") == r"f^{*}(t, x) \sim \mathcal{N}(0, I)"
+    assert math_latex("c_skip") == r"c_{\mathrm{skip}}"
+    assert math_latex("αt") == r"\alpha t"  # not \alphat
+    with pytest.raises(ValueError, match="no LaTeX"):
+        math_latex("ж")
+    with pytest.raises(ValueError, match="unpaired"):
+        _spans("a $b")
+    assert latex_prose("see `tests/test_x.py` at $t = 0$") == (
+        r"see \texttt{tests/\allowbreak{}test\_\allowbreak{}x.\allowbreak{}py} at $t = 0$"
+    )
+    assert markdown_prose("at $t = 0$, `x_t`") == "at $t = 0$, `x_t`"
+
+
+def test_a_step_with_an_order_term_holds_only_up_to_that_order():
+    from cmverify.proofs.core import Step
+
+    y, h = sp.symbols("y h", real=True)
+    F = sp.Function("F")
+    taylor = F(y) - h * sp.diff(F(y), y) + h**2 / 2 * sp.diff(F(y), y, 2)
+    assert Step(F(y - h), taylor + sp.O(h**3), "").holds()
+    assert Step(F(y - h), F(y) + sp.O(h), "").holds()
+    assert not Step(F(y - h), F(y) + sp.O(h**2), "").holds()  # misses −h F'
+    assert not Step(F(y - h), taylor.subs(h**2, 2 * h**2) + sp.O(h**3), "").holds()
+    with pytest.raises(ValueError, match="at x = 0"):
+        Step(F(y - h), F(y) + sp.O(h - 1, (h, 1)), "").holds()

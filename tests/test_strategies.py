@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 import cmverify as cmv
@@ -49,3 +49,41 @@ def test_points_have_the_path_dimension(path, data):
 def test_times_arguments_are_checked():
     with pytest.raises(ValueError, match="min_value"):
         cst.times(0.5, 0.2)
+
+
+@given(mix=cst.extreme_mixtures())
+def test_extreme_mixtures_within_bounds(mix):
+    """Each component: a scale from {1} ∪ EXTREME_VARIANCES times eigenvalues in [1, 10]."""
+    assert mix.dim in (1, 2, 3, 16) and 1 <= mix.n_components <= 3
+    scales = np.array([1.0, *cst.EXTREME_VARIANCES])
+    for lam in mix.eigvals:
+        ratio = lam[:, None] / scales[None]
+        assert np.any(np.all((ratio >= 1 - 1e-9) & (ratio <= 10 * (1 + 1e-9)), axis=0))
+    assert mix.weights.sum() == pytest.approx(1.0)
+
+
+def test_extreme_mixtures_reach_the_scales_of_issue_10():
+    """The edge cases are drawable: d = 16 with variances ≤ 1e-21 (Π c underflows) and
+    ≥ 1e20 (Π c overflows)."""
+    no_shrinking = settings(phases=[Phase.generate], database=None)
+    assert find(cst.extreme_mixtures(), lambda m: m.dim == 16, settings=no_shrinking)
+    sixteen = cst.extreme_mixtures(dims=st.just(16), n_components=st.just(1))
+    tiny = find(sixteen, lambda m: m.eigvals.max() < 1e-19, settings=no_shrinking)
+    assert tiny.eigvals.min() >= 1e-21 * (1 - 1e-9)
+    huge = find(sixteen, lambda m: m.eigvals.min() > 1e19, settings=no_shrinking)
+    with np.errstate(over="ignore", under="ignore"):
+        assert np.prod(tiny.eigvals[0]) < 1e-300 and np.prod(huge.eigvals[0]) == np.inf
+
+
+@given(data=st.data(), dim=st.integers(1, 5))
+def test_far_points_have_the_promised_magnitudes(data, dim):
+    x = data.draw(cst.far_points(dim, n=6))
+    assert x.shape == (6, dim)
+    assert set(np.max(np.abs(x), axis=1)) <= set(cst.FAR_MAGNITUDES)
+
+
+def test_far_points_reach_overflowing_squared_norms():
+    no_shrinking = settings(phases=[Phase.generate], database=None)
+    x = find(cst.far_points(2, n=3), lambda x: np.max(np.abs(x)) >= 1e300, settings=no_shrinking)
+    with np.errstate(over="ignore"):
+        assert np.max(np.sum(x * x, axis=1)) == np.inf

@@ -1,5 +1,10 @@
 """The compact trainer: parameterization, losses, determinism, configuration errors."""
 
+import json
+import os
+import signal
+import sys
+
 import numpy as np
 import pytest
 
@@ -152,3 +157,231 @@ def test_custom_network_and_teacher_velocity_are_used():
     assert result.model.network is not net  # the evaluation EMA is a copy …
     assert isinstance(result.model.network, Net)  # … of the network given
     assert calls and calls[0] == 32
+
+
+# --- threads, checkpoints, interrupts, progress -----------------------------------------
+
+TINY = {"method": "cd", "batch": 32, "width": 16, "depth": 1, "eval_points": 50}
+
+
+def _interrupt_at(step, calls=None):
+    """A CD teacher velocity (the exact one) that raises KeyboardInterrupt at its
+    ``step``-th call: the Euler teacher is called once per training step."""
+    count = [0]
+
+    def teacher(t, x):
+        count[0] += 1
+        if calls is not None:
+            calls.append(torch.get_num_threads())
+        if count[0] == step:
+            raise KeyboardInterrupt
+        return PATH.velocity(t, x)
+
+    return teacher
+
+
+def _state(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_checkpoint_at_every_evaluation_and_an_interrupt_keeps_the_last(tmp_path):
+    """Interrupted in step 25 of 30 with evaluations every 10 steps: TrainingInterrupted
+    (a KeyboardInterrupt) says 24 steps were done and step 20 was saved, and the files
+    hold exactly the model an uninterrupted run had at step 20."""
+    from cmverify.train import TrainingInterrupted
+
+    config = TrainConfig(steps=30, eval_every=10, **TINY)
+    full, interrupted = tmp_path / "full", tmp_path / "interrupted"
+    copies = {}
+
+    def keep_step_20(line):  # the progress line of an evaluation follows its checkpoint
+        if line.startswith("step 20/30"):
+            copies["model"] = _state(full / "model.pt")
+
+    result = train(config, progress=keep_step_20, checkpoint_dir=full, threads=1)
+    assert [h["step"] for h in result.history] == [10, 20, 30]
+    with pytest.raises(KeyboardInterrupt) as caught:
+        train(config, velocity=_interrupt_at(25), checkpoint_dir=interrupted, threads=1)
+    stop = caught.value
+    assert isinstance(stop, TrainingInterrupted)
+    assert (stop.step, stop.steps, stop.saved_step) == (24, 30, 20)
+    assert stop.checkpoint_dir == interrupted
+    assert "interrupted at step 24/30" in str(stop) and "model of step 20" in str(stop)
+    assert str(interrupted) in str(stop) and "\n" not in str(stop)
+    saved = _state(interrupted / "model.pt")
+    assert saved.keys() == copies["model"].keys()
+    assert all(torch.equal(saved[k], copies["model"][k]) for k in saved)
+    metrics = json.loads((interrupted / "metrics.json").read_text())
+    assert metrics["complete"] is False and metrics["step"] == 20
+    assert [h["step"] for h in metrics["history"]] == [10, 20]
+    assert metrics["history"] == json.loads(json.dumps(result.history[:2]))
+    assert json.loads((interrupted / "config.json").read_text())["eval_every"] == 10
+    final = json.loads((full / "metrics.json").read_text())
+    assert final["complete"] is True and final["step"] == 30
+    assert final["one_step_rel_rmse"] == result.metrics["one_step_rel_rmse"]
+    final_state = _state(full / "model.pt")
+    assert all(torch.equal(final_state[k], v) for k, v in result.model.state_dict().items())
+    assert not [p.name for p in tmp_path.rglob(".*")]  # no temporary file left behind
+
+
+def test_an_interrupt_before_the_first_checkpoint_says_nothing_was_saved(tmp_path):
+    from cmverify.train import TrainingInterrupted
+
+    config = TrainConfig(steps=30, eval_every=10, **TINY)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(config, velocity=_interrupt_at(5), checkpoint_dir=tmp_path / "run")
+    assert caught.value.saved_step is None and caught.value.step == 4
+    assert "nothing saved" in str(caught.value)
+    assert list((tmp_path / "run").iterdir()) == []
+    with pytest.raises(TrainingInterrupted, match="no checkpoint folder"):
+        train(config, velocity=_interrupt_at(5))
+
+
+def test_an_unwritable_checkpoint_folder_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    calls = []
+    config = TrainConfig(steps=5, eval_every=5, **TINY)
+    for bad in (blocker, blocker / "sub", ""):
+        with pytest.raises(ValueError, match="checkpoint_dir"):
+            train(config, velocity=_interrupt_at(0, calls), checkpoint_dir=bad)
+    assert calls == []  # not one training step was taken
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    """Atomic writes: a failure while writing step 20's checkpoint leaves step 10's files
+    complete and no temporary files."""
+    from cmverify.train import checkpoint
+
+    config = TrainConfig(steps=30, eval_every=10, **TINY)
+    real_save, saves = torch.save, []
+
+    def failing_second_save(obj, f, *args, **kwargs):
+        saves.append(f)
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", failing_second_save)
+    with pytest.raises(OSError, match="No space"):
+        train(config, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "metrics.json", "model.pt"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["step"] == 10
+    _state(tmp_path / "model.pt")  # loads
+
+
+def test_threads_are_limited_during_training_and_restored(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    inside = []
+
+    def teacher(t, x):
+        inside.append((torch.get_num_threads(), blas_threads()))
+        return PATH.velocity(t, x)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            config = TrainConfig(steps=3, eval_every=3, **TINY)
+            train(config, velocity=teacher, threads=1)
+            assert inside == [(1, {1})] * 3
+            assert torch.get_num_threads() == 2 and blas_threads() == {2}
+            inside.clear()
+            train(config, velocity=teacher)  # threads=None: the process's settings
+            assert inside == [(2, {2})] * 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_limit_threads_nests_refreshes_and_validates(monkeypatch):
+    import sys
+
+    from cmverify._threads import limit_threads, refresh_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with limit_threads(2):
+            assert torch.get_num_threads() == 2
+            with limit_threads(1):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 2
+            with limit_threads(None):
+                assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 3
+        # torch imported inside the block (as by a user's model file): refresh_limits
+        monkeypatch.delitem(sys.modules, "torch")
+        with limit_threads(1):
+            monkeypatch.setitem(sys.modules, "torch", torch)
+            assert torch.get_num_threads() == 3
+            refresh_limits()
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+        # … or by the code of a nested context (the CLI's, then train()'s): when the inner
+        # one ends, the outer one takes torch over instead of leaving torch's default
+        monkeypatch.delitem(sys.modules, "torch")
+        with limit_threads(2):
+            monkeypatch.setitem(sys.modules, "torch", torch)
+            with limit_threads(1):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    for bad, error in [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)]:
+        with pytest.raises(error, match="threads"):
+            limit_threads(bad)
+
+
+def test_progress_lines_carry_elapsed_time_and_eta(monkeypatch):
+    from cmverify.train import trainer
+
+    assert trainer._duration(4.6) == "5 s"
+    assert trainer._duration(65) == "1 min 05 s"
+    assert trainer._duration(3725) == "1 h 02 min"
+    clock = trainer._Clock(TrainConfig(steps=1000, eval_every=300), start=0.0)
+    assert [clock.evaluations(k) for k in (299, 300, 999, 1000)] == [0, 1, 3, 4]
+    # 250 steps in 10 s, evaluations not yet timed: 750 steps at 25/s, 4 evaluations to come
+    assert clock.line(250, now=10.0) == "elapsed 10 s, ETA 30 s + 4 evaluations"
+    clock.eval_seconds, clock.evals = 6.0, 1  # 300 steps in 12 s, one evaluation in 6 s
+    # 700 steps at 25/s, 3 evaluations at 6 s each
+    assert clock.line(300, now=18.0) == "elapsed 18 s, ETA 46 s"
+    clock.eval_seconds, clock.evals = 24.0, 4
+    assert clock.line(1000, now=64.0) == "elapsed 1 min 04 s, ETA 0 s"
+    monkeypatch.setattr(trainer, "PROGRESS_EVERY", 4)
+    lines = []
+    train(TrainConfig(steps=10, eval_every=10, **TINY), progress=lines.append)
+    assert [line.split()[2] for line in lines[:2]] == ["4/10", "8/10"]
+    assert all("elapsed" in line and "ETA" in line for line in lines)
+    assert lines[-1].startswith("step 10/10") and "one-step rel RMSE" in lines[-1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill(pid, SIGINT) is POSIX")
+def test_interrupts_held_defers_ctrl_c_to_the_end_of_the_block():
+    """The three files of a checkpoint are moved into place with SIGINT held back: a
+    Ctrl-C arriving meanwhile is raised after the block, not inside it — also once torch's
+    worker threads exist (a signal mask in the main thread did not hold then)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    a = torch.ones(512, 512)
+    assert float((a @ a).sum()) == 512.0**3  # a threaded product: torch's workers start
+    torch.set_num_threads(before)
+    from cmverify.train.checkpoint import interrupts_held
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    events = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(100_000):  # Python's checks for pending signals run here
+                    pass
+                events.append("block finished")
+            events.append("after the block")  # not reached: the interrupt comes first
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert events == ["block finished"]

@@ -4,12 +4,21 @@
   ``c_out(0) = 0`` exactly (PARAM-BOUNDARY), and a small MLP ``F_θ``;
 - :mod:`.losses`: consistency training (CT) and distillation (CD) losses;
 - :mod:`.trainer`: the training loop (EMA target, Δt curriculum, evaluation by
-  :func:`cmverify.compare.compare`) and :class:`TrainConfig`.
+  :func:`cmverify.compare.compare`) and :class:`TrainConfig`;
+- :mod:`.checkpoint`: the atomic checkpoint written at every evaluation.
 
 Needs ``torch`` (``pip install cmverify[torch]``).
 """
 
 from .model import MLP, ConsistencyModel, boundary_scalings
-from .trainer import TrainConfig, TrainResult, train
+from .trainer import TrainConfig, TrainingInterrupted, TrainResult, train
 
-__all__ = ["MLP", "ConsistencyModel", "TrainConfig", "TrainResult", "boundary_scalings", "train"]
+__all__ = [
+    "MLP",
+    "ConsistencyModel",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingInterrupted",
+    "boundary_scalings",
+    "train",
+]

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import pathlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +32,22 @@ import torch
 from scipy.special import erf
 
 from .. import mixtures
+from .._threads import limit_threads
 from ..compare import Comparison, compare
 from ..interpolant import Interpolant
 from ..path import MixturePath
+from .checkpoint import CHECKPOINT_FILES, check_writable, interrupts_held, write_checkpoint
 from .losses import cd_pairs, consistency_loss, ct_pairs
 from .model import MLP, ConsistencyModel
 
-__all__ = ["TrainConfig", "TrainResult", "sample", "time_index_probabilities", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingInterrupted",
+    "sample",
+    "time_index_probabilities",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -143,19 +154,123 @@ def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -
     }
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`train` when a ``KeyboardInterrupt`` (Ctrl-C) stops it.
+
+    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` still catches it; it also says
+    how far the run got and what it saved: ``step`` (optimizer steps completed),
+    ``steps`` (planned), ``saved_step`` (the step of the last checkpoint, ``None`` when none
+    was written) and ``checkpoint_dir`` (``None`` when :func:`train` had none).
+    """
+
+    def __init__(
+        self,
+        step: int,
+        steps: int,
+        saved_step: int | None,
+        checkpoint_dir: pathlib.Path | None,
+    ) -> None:
+        super().__init__(step, steps, saved_step, checkpoint_dir)
+        self.step = step
+        self.steps = steps
+        self.saved_step = saved_step
+        self.checkpoint_dir = checkpoint_dir
+
+    def __str__(self) -> str:
+        where = f"interrupted at step {self.step}/{self.steps}"
+        if self.checkpoint_dir is None:
+            return f"{where}; no checkpoint folder was given, nothing saved"
+        if self.saved_step is None:
+            return f"{where}, before the first checkpoint; nothing saved in {self.checkpoint_dir}"
+        files = ", ".join(CHECKPOINT_FILES)
+        return f"{where}; the model of step {self.saved_step} is saved in {self.checkpoint_dir} ({files})"
+
+
+PROGRESS_EVERY = 250  # steps between progress lines
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+@dataclass
+class _Clock:
+    """Elapsed time and ETA of a run. Training steps and evaluations are timed apart (an
+    evaluation can cost as much as hundreds of steps): ETA = remaining steps × mean step
+    time + remaining evaluations × mean evaluation time; before the first evaluation its
+    cost is unknown, and the line says how many are still to come instead."""
+
+    config: TrainConfig
+    start: float = field(default_factory=time.perf_counter)
+    eval_seconds: float = 0.0  # total time spent evaluating so far
+    evals: int = 0  # evaluations done
+
+    def evaluations(self, step: int) -> int:
+        """The number of evaluations in the first ``step`` steps (the last step has one)."""
+        every, steps = self.config.eval_every, self.config.steps
+        return step // every + (step == steps and steps % every != 0)
+
+    def line(self, done: int, now: float | None = None) -> str:
+        """``elapsed 12 s, ETA 1 min 05 s`` after ``done`` steps."""
+        elapsed = (time.perf_counter() if now is None else now) - self.start
+        left = self.evaluations(self.config.steps) - self.evals
+        eta = (elapsed - self.eval_seconds) / done * (self.config.steps - done)
+        if self.evals:
+            eta += self.eval_seconds / self.evals * left
+        more = f" + {left} evaluation{'s' * (left > 1)}" if left and not self.evals else ""
+        return f"elapsed {_duration(elapsed)}, ETA {_duration(eta)}{more}"
+
+
 def train(
     config: TrainConfig,
     progress: Callable[[str], None] | None = None,
     *,
     network: torch.nn.Module | None = None,
     velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    threads: int | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a consistency model; deterministic for a given seed on a given machine.
 
     ``network`` replaces the default MLP ``F_θ(t, x)`` (any module taking ``t`` of shape
     ``(n,)`` and ``x`` of shape ``(n, d)``); ``velocity`` replaces the exact teacher
     velocity of CD (any ``v(t, x)`` on numpy arrays, ``t`` of shape ``(n,)``).
+
+    ``threads``: torch and BLAS threads during training (``None``: leave the process's
+    settings, e.g. an enclosing ``limit_threads``). One thread is fastest for the default
+    MLP and batch, and far faster on shared cores (the CLI's default): 250 steps took
+    2.5 s with one thread and 29 s with two on 2 busy cores, with identical results
+    (bitwise equality across thread counts is not promised by torch in general).
+
+    ``checkpoint_dir``: a folder (created, and checked writable before training starts)
+    where every evaluation — every ``config.eval_every`` steps and the last step —
+    atomically writes ``model.pt`` (the evaluation model's state dict), ``config.json``
+    and ``metrics.json`` (``complete``, ``step``, the evaluation's metrics, ``history``);
+    see :mod:`cmverify.train.checkpoint`. On Ctrl-C, :class:`TrainingInterrupted` (a
+    ``KeyboardInterrupt``) says which step was saved there.
+
+    ``progress`` receives a line every 250 steps (mean loss over those steps, elapsed
+    time and ETA) and one at every evaluation (its one-step relative RMSE, elapsed time
+    and ETA); the ETA counts steps and evaluations at their own mean times so far.
     """
+    out = check_writable(checkpoint_dir) if checkpoint_dir is not None else None
+    with limit_threads(threads):
+        return _train(config, progress, network, velocity, out)
+
+
+def _train(
+    config: TrainConfig,
+    progress: Callable[[str], None] | None,
+    network: torch.nn.Module | None,
+    velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    out: pathlib.Path | None,
+) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     interp = Interpolant.linear() if config.interpolant == "linear" else Interpolant.trig()
@@ -173,80 +288,113 @@ def train(
         opt,
         lambda k: 0.5 * (1 + math.cos(math.pi * min(k, config.steps) / config.steps)) * 0.95 + 0.05,
     )
-    start = time.perf_counter()
-    history = []
+    clock = _Clock(config)
+    start = clock.start
+    history: list[dict] = []
     losses: list[float] = []
     probabilities: dict[int, np.ndarray] = {}
-    for step in range(config.steps):
-        n_steps = curriculum(config, step)
-        if config.time_sampling == "uniform":
-            idx = rng.integers(0, n_steps, size=config.batch)
-        else:
-            if n_steps not in probabilities:
-                probabilities[n_steps] = time_index_probabilities(
-                    interp, n_steps, config.p_mean, config.p_std
+    final: dict = {}
+    done = 0  # optimizer steps completed
+    saved_step: int | None = None
+    try:
+        for step in range(config.steps):
+            n_steps = curriculum(config, step)
+            if config.time_sampling == "uniform":
+                idx = rng.integers(0, n_steps, size=config.batch)
+            else:
+                if n_steps not in probabilities:
+                    probabilities[n_steps] = time_index_probabilities(
+                        interp, n_steps, config.p_mean, config.p_std
+                    )
+                idx = rng.choice(n_steps, size=config.batch, p=probabilities[n_steps])
+            t_lo, t_hi = idx / n_steps, (idx + 1) / n_steps
+            x0 = mix.sample(config.batch, rng)
+            x1 = rng.standard_normal(x0.shape)
+            if config.method == "ct":
+                x_hi, x_lo = ct_pairs(path, t_lo, t_hi, x0, x1)
+            else:
+                x_hi, x_lo = cd_pairs(
+                    path, t_lo, t_hi, x0, x1, solver=config.cd_solver, velocity=velocity
                 )
-            idx = rng.choice(n_steps, size=config.batch, p=probabilities[n_steps])
-        t_lo, t_hi = idx / n_steps, (idx + 1) / n_steps
-        x0 = mix.sample(config.batch, rng)
-        x1 = rng.standard_normal(x0.shape)
-        if config.method == "ct":
-            x_hi, x_lo = ct_pairs(path, t_lo, t_hi, x0, x1)
-        else:
-            x_hi, x_lo = cd_pairs(
-                path, t_lo, t_hi, x0, x1, solver=config.cd_solver, velocity=velocity
+            loss = consistency_loss(
+                model,
+                target,
+                t_lo,
+                t_hi,
+                x_hi,
+                x_lo,
+                kind=config.distance,
+                huber_c=config.huber_c,
+                inverse_dt=config.inverse_dt,
             )
-        loss = consistency_loss(
-            model,
-            target,
-            t_lo,
-            t_hi,
-            x_hi,
-            x_lo,
-            kind=config.distance,
-            huber_c=config.huber_c,
-            inverse_dt=config.inverse_dt,
-        )
-        losses.append(float(loss.detach()))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            for p_t, p_e, p in zip(
-                target.parameters(), ema.parameters(), model.parameters(), strict=True
-            ):
-                p_t.mul_(config.target_mu).add_(p, alpha=1 - config.target_mu)
-                p_e.mul_(config.eval_ema).add_(p, alpha=1 - config.eval_ema)
-        if progress and (step + 1) % 250 == 0 and (step + 1) % config.eval_every:
-            filled = (step + 1) * 30 // config.steps
-            recent = float(np.mean(losses[-250:]))
-            progress(
-                f"[{'#' * filled}{'.' * (30 - filled)}] step {step + 1}/{config.steps}  loss {recent:.4g}"
-            )
-        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            metrics = _evaluate(ema, path, config)
-            entry = {
-                "step": step + 1,
-                "loss": float(loss.detach()),
-                "N": n_steps,
-                **{k: v for k, v in metrics.items() if k != "comparison"},
-            }
-            history.append(entry)
-            if progress:
+            losses.append(float(loss.detach()))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                for p_t, p_e, p in zip(
+                    target.parameters(), ema.parameters(), model.parameters(), strict=True
+                ):
+                    p_t.mul_(config.target_mu).add_(p, alpha=1 - config.target_mu)
+                    p_e.mul_(config.eval_ema).add_(p, alpha=1 - config.eval_ema)
+            done = step + 1
+            evaluating = done % config.eval_every == 0 or done == config.steps
+            if progress and done % PROGRESS_EVERY == 0 and not evaluating:
+                filled = done * 30 // config.steps
+                recent = float(np.mean(losses[-PROGRESS_EVERY:]))
                 progress(
-                    f"step {step + 1}/{config.steps}  loss {float(loss.detach()):.4g}  N {n_steps}  "
-                    f"one-step rel RMSE {entry.get('one_step_rel_rmse', float('nan')):.4f}  "
-                    f"({time.perf_counter() - start:.0f} s)"
+                    f"[{'#' * filled}{'.' * (30 - filled)}] step {done}/{config.steps}  "
+                    f"loss {recent:.4g}  {clock.line(done)}"
                 )
-    final = _evaluate(ema, path, config)
-    metrics = {
+            if evaluating:
+                evaluation_start = time.perf_counter()
+                final = _evaluate(ema, path, config)
+                clock.eval_seconds += time.perf_counter() - evaluation_start
+                clock.evals += 1
+                entry = {
+                    "step": done,
+                    "loss": losses[-1],
+                    "N": n_steps,
+                    **{k: v for k, v in final.items() if k != "comparison"},
+                }
+                history.append(entry)
+                if out is not None:
+                    complete = done == config.steps
+                    with interrupts_held():  # saved_step must name what is on disk
+                        write_checkpoint(
+                            out,
+                            ema,
+                            config,
+                            {
+                                "complete": complete,
+                                **(_summary(config, final, start) if complete else {}),
+                                **entry,
+                                "history": history,
+                            },
+                        )
+                        saved_step = done
+                if progress:
+                    progress(
+                        f"step {done}/{config.steps}  loss {losses[-1]:.4g}  N {n_steps}  "
+                        f"one-step rel RMSE {entry.get('one_step_rel_rmse', float('nan')):.4f}  "
+                        f"{clock.line(done)}"
+                        + (f"  (checkpoint in {out})" if out is not None else "")
+                    )
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(done, config.steps, saved_step, out) from None
+    metrics = _summary(config, final, start)
+    return TrainResult(ema, config, metrics, history, losses, final.get("comparison"))
+
+
+def _summary(config: TrainConfig, final: dict, start: float) -> dict:
+    """The run's metrics: method, steps, wall time and the last evaluation's numbers."""
+    return {
         "method": config.method,
         "steps": config.steps,
         "wall_seconds": time.perf_counter() - start,
         **{k: v for k, v in final.items() if k != "comparison"},
     }
-    return TrainResult(ema, config, metrics, history, losses, final.get("comparison"))
 
 
 def sample(
