@@ -2,7 +2,8 @@
 
 Layers (each depends only on those above it; see DESIGN.md):
 
-- symbolic: :mod:`cmverify.symbolic`, :mod:`cmverify.interpolant`, :mod:`cmverify.numdiff`
+- symbolic: :mod:`cmverify.symbolic`, :mod:`cmverify.interpolant`,
+  :mod:`cmverify.interpolants`, :mod:`cmverify.numdiff`
 - exact: :mod:`cmverify.mixture`, :mod:`cmverify.mixtures`, :mod:`cmverify.path`,
   :mod:`cmverify.identities`
 - reference: :mod:`cmverify.flow` (:class:`ReferenceFlow`), :mod:`cmverify.batched_rk`,
@@ -16,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first access
-    from . import mixtures
+    from . import interpolants, mixtures
     from .batched_rk import SolverFailure
     from .flow import AccuracyWarning, FlowSolution, ReferenceFlow
     from .gaussian_flow import gaussian_flow_map
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 #: (``cmverify.pytest_plugin``) is loaded by every pytest run of an environment that has
 #: cmverify installed and must stay cheap. ``cmverify.<submodule>`` works the same way.
 _LAZY = {
+    "interpolants": None,
     "mixtures": None,
     "SolverFailure": "batched_rk",
     "AccuracyWarning": "flow",
@@ -75,6 +77,7 @@ __all__ = [
     "SolverFailure",
     "__version__",
     "gaussian_flow_map",
+    "interpolants",
     "mixtures",
     "quantile_flow_map",
 ]

@@ -39,8 +39,11 @@ _ACTIVE: list[limit_threads] = []  # the open contexts, innermost last
 def _check_count(threads: Any) -> int | None:
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int):
+    import numbers
+
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
         raise TypeError(f"threads must be a positive int or None, got {type(threads).__name__}")
+    threads = int(threads)
     if threads < 1:
         raise ValueError(f"threads must be ≥ 1, got {threads}")
     return threads

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import __version__, _threads, mixtures
+from . import __version__, _threads, interpolants, mixtures
 from .battery import BatteryConfig, run_battery
 from .interpolant import Interpolant
 from .path import MixturePath
@@ -335,8 +335,7 @@ def _load_model(spec: str, checkpoint: str | None):
 
 
 def _compare(args: argparse.Namespace) -> int:
-    import pathlib
-
+    from ._io import check_writable
     from .compare import compare
     from .testing import named_path
 
@@ -344,6 +343,7 @@ def _compare(args: argparse.Namespace) -> int:
     progress = _stderr_progress(start)
 
     try:
+        out = check_writable(args.out, "--out") if args.out is not None else None
         model = _load_model(args.model, args.checkpoint)
         path = named_path(args.mixture, args.interpolant)
     except ValueError as exc:
@@ -369,9 +369,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 2
     print(result.to_json() if args.json else result.to_markdown())
     progress(result.verdict())
-    if args.out:
-        out = pathlib.Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         (out / "comparison.json").write_text(result.to_json())
         (out / "comparison.md").write_text(result.to_markdown())
         for figure in result.plot(out):
@@ -492,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     comp = sub.add_parser("compare", help="compare a consistency model with the exact flow map")
     comp.add_argument("model", metavar="FILE.py:NAME", help="a callable f(t, x) or torch module")
     comp.add_argument("--mixture", default="eight_gaussians", help="a name from cmverify.mixtures")
-    comp.add_argument("--interpolant", default="linear", choices=["linear", "trig"])
+    comp.add_argument("--interpolant", default="linear", choices=interpolants.names())
     comp.add_argument("--checkpoint", help="torch state dict (loaded with weights_only=True)")
     comp.add_argument("--signature", default="t,x", choices=["t,x", "x,t"])
     comp.add_argument("--time-format", choices=["scalar", "vector", "column"], default=None)
@@ -524,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="eight_gaussians",
         help="a name from cmverify.mixtures (default %(default)s)",
     )
-    tr.add_argument("--interpolant", default="linear", choices=["linear", "trig"])
+    tr.add_argument("--interpolant", default="linear", choices=interpolants.names())
     tr.add_argument("--method", default="cd", choices=["ct", "cd"])
     tr.add_argument(
         "--steps", type=int, default=15000, help="training steps (default 15000, ~70 s)"

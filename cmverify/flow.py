@@ -21,29 +21,25 @@ from .path import MixturePath
 
 __all__ = ["AccuracyWarning", "FlowSolution", "ReferenceFlow", "SolverFailure"]
 
-#: The smallest target accuracy offered: its local tolerance (× LOCAL_FACTOR) is 1e-14.
+#: The smallest target accuracy offered (its first level's local tolerance is 1e-14).
 MIN_RTOL = 1e-12
-#: Each step's local error is held to the target accuracy times this factor (the *fine*
-#: solve, whose result is returned).
-LOCAL_FACTOR = 1e-2
-#: The *check* solve runs at local tolerances equal to the target (LOCAL_FACTOR times
-#: looser than the fine solve) with steps up to CHECK_STEP_FACTOR × ``max_step``: every
-#: step differs from the fine solve's, so the two solves' errors cannot coincide.
-CHECK_STEP_FACTOR = 2.0
-#: A trajectory whose check fails is re-solved, one level after the other, with the fine
-#: solve's (local tolerance, step cap) multiplied by these factors; the previous solve
-#: then serves as the check. The local tolerance never goes below MIN_LOCAL_RTOL, so the
-#: last level shortens the steps far below what that tolerance would choose (DOP853's
-#: local error falls like h⁹): at the floor, two solves with the same tolerance take the
-#: same steps where the tolerance governs and would make the same errors there —
-#: measured on an 8-d trajectory amplifying local errors by 7e4, solves at 1e-14 with
-#: steps ≤ 1/64 and ≤ 1/128 agreed to 9e-12 while both were 1e-10 off.
-REFINEMENTS = ((1e-2, 0.5), (1e-4, 1 / 16))
-#: The certifying solve (``certify=True``) runs at the local tolerances divided by this
-#: factor, with a quarter of the step cap …
-CERTIFY_FACTOR = 100.0
-#: … and no solve runs below this local tolerance (float64 rounding).
+#: The solves of one trajectory, level after level: (local tolerance ÷ rtol, step cap ÷
+#: ``max_step``). Levels 0 and 1 run for every trajectory; level 1 is returned, with
+#: ``error_estimate = |X_1 − X_0|``. A trajectory whose estimate exceeds its target goes
+#: on to the next level (estimate ``|X_k − X_{k−1}|``, ``X_k`` returned), up to the last.
+#: Each level is 100× tighter with shorter steps, so its error is a small fraction of the
+#: previous level's and the difference over-estimates it. Why each level also shortens the
+#: steps: DOP853's embedded estimate can be fooled by long steps, and two solves with the
+#: same step cap were then wrong *together* — measured: 1-d mixtures of narrow modes where
+#: local tolerances 1e-8 and 1e-6 (steps ≤ 1/32 and 1/16) both ended 3e-6 and 1.2e-6 off,
+#: agreeing to 1.8e-6, while 1e-10 with steps ≤ 1/64 was 1e-10 off; and at the local
+#: floor 1e-14, equal tolerances take equal steps where the tolerance governs (two 8-d
+#: solves with steps ≤ 1/64 and ≤ 1/128 agreed to 9e-12 while both were 1e-10 off).
+LEVELS = ((1e-2, 1.0), (1e-4, 0.5), (1e-6, 1 / 16), (1e-8, 1 / 128))
+#: No solve runs below this local tolerance (float64 rounding).
 MIN_LOCAL_RTOL = 1e-14
+#: Kept for compatibility: the first level's local tolerance relative to rtol.
+LOCAL_FACTOR = LEVELS[0][0]
 #: Default cap on the step size. DOP853's embedded error estimate can be fooled by a
 #: long step: on random Gaussians at a local tolerance of 1e-10, uncapped steps (as in
 #: solve_ivp) left single trajectories 3e-7 off; capped at 1/32, 7e-11. The cap also
@@ -71,13 +67,13 @@ class FlowSolution:
             returned, shape ``(n,)``.
         n_calls: batched velocity evaluations of all solves (fine, check, refinements,
             certificate); ``n_row_evaluations`` their total rows.
-        error_estimate: per trajectory ``|X − X_check|`` (Euclidean), where ``X_check``
-            is a solve with looser tolerances and longer steps (or, for refined
-            trajectories, the previous fine solve; with ``certify=True``, the larger of
-            that and ``|X − X_cert|``), shape ``(n,)``. It over-estimates the error of
-            ``x``: measured on 10⁶ trajectories, the true error never exceeded it.
+        error_estimate: per trajectory ``|X_k − X_{k−1}|`` (Euclidean): the difference
+            between the returned solve and the previous, looser one with longer steps
+            (see ``LEVELS``), shape ``(n,)``. Its worst case against extended-precision
+            truths is in benchmarks/RESULTS.md.
         target: per trajectory ``atol + rtol |X|``, shape ``(n,)``.
-        n_refinements: how many times each trajectory was re-solved, shape ``(n,)``.
+        n_refinements: levels beyond the first two each trajectory went through, shape
+            ``(n,)``.
         unresolved: indices of the trajectories whose estimate still exceeds the target
             after the refinements (empty unless an :class:`AccuracyWarning` was issued).
         certificate: how the error was bounded, in words.
@@ -95,6 +91,18 @@ class FlowSolution:
     certificate: str
 
 
+def _norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of ``v``, shape ``(n,)``, without overflow or underflow
+    of the squares (rows of 1e160 have norms, not inf)."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape[0] == 0:
+        return np.zeros(0)
+    m = np.max(np.abs(v), axis=1)
+    safe = np.where(m > 0, m, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return m * np.sqrt(np.sum((v / safe[:, None]) ** 2, axis=1))
+
+
 def _check_tolerance(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -110,32 +118,32 @@ class ReferenceFlow:
         atol: absolute target, default ``rtol``. Each returned trajectory satisfies
             ``|X − X_exact| ≤ atol + rtol |X|`` (Euclidean norms), or is reported (see
             below).
-        max_steps: steps (accepted and rejected) allowed per trajectory and solve.
+        max_steps: steps (accepted and rejected) allowed per trajectory in the first solve;
+            a level with a step cap ``c`` times shorter is allowed ``c`` times as many.
         max_step: the longest step in time (default 1/32, see ``DEFAULT_MAX_STEP``).
         threads: BLAS threads during a solve (default 1: the velocity's BLAS calls are
             small; ``None`` leaves the setting alone).
 
-    How the target is met, per trajectory:
+    How the target is met, per trajectory (``LEVELS``):
 
-    1. the *fine* solve holds each DOP853 step's local error to ``rtol / 100``
-       (``LOCAL_FACTOR``) in the trajectory's own norm — never an RMS over the batch;
-    2. a *check* solve at local tolerance ``rtol`` with steps up to ``2 max_step`` gives
-       ``error_estimate = |X_fine − X_check|``;
-    3. trajectories with ``error_estimate > atol + rtol |X|`` are re-solved with local
-       tolerances 100 times tighter and half the step cap, then, if still over, 10⁴ times
-       tighter (never below a local 1e-14) with steps ≤ ``max_step / 16``; each time the
-       previous solution becomes the check (``REFINEMENTS``).
+    1. two DOP853 solves, each with its own step size and error norm per trajectory (never
+       an RMS over the batch): one at local tolerance ``rtol / 100`` with steps ≤
+       ``max_step``, one at ``rtol / 10⁴`` (never below 1e-14) with steps ≤
+       ``max_step / 2``; the second is returned, ``error_estimate = |X_1 − X_0|``;
+    2. trajectories with ``error_estimate > atol + rtol |X|`` are solved again, 100 times
+       tighter with an eighth of the step cap, the previous solve serving as the check —
+       at most twice.
 
     Why a local tolerance is not enough: a local error ``e`` committed at time ``τ``
     reaches the end multiplied by ``∇X_{τ→t}``, and trajectories that pass near a
     separatrix between modes amplify it by 10⁴ and more (measured: a trajectory of a
-    random 8-d mixture whose every step met its local tolerance ended 1.1e-8 off at
-    rtol 1e-10, the sum of its local errors times that amplification). The check solve
-    sees the amplification because it suffers it too. A trajectory still over target after
-    the refinements is listed in ``FlowSolution.unresolved`` with an
-    :class:`AccuracyWarning` — that happens only where float64 itself cannot resolve the
-    flow (e.g. seed_bimodal's jump between modes). The measured worst case over 10⁶
-    trajectories is in benchmarks/RESULTS.md ("Reference flow: worst case").
+    random 8-d mixture whose every step met its local tolerance 1e-12 ended 1.1e-8 off,
+    the sum of its local errors times that amplification). The check solve suffers the same
+    amplification, so the difference sees it. A trajectory still over target after the
+    refinements is listed in ``FlowSolution.unresolved`` with an :class:`AccuracyWarning`
+    (float64 cannot resolve seed_bimodal's jump between modes, for instance). The measured
+    worst case is in benchmarks/RESULTS.md ("Reference flow: worst case"); the solves cost
+    about 2.6 times the velocity evaluations of the first one alone.
     """
 
     def __init__(
@@ -182,7 +190,14 @@ class ReferenceFlow:
         return self._path.velocity(t, y)
 
     def _integrate(
-        self, x: np.ndarray, s: np.ndarray, t: np.ndarray, rtol: float, atol: float, cap: float
+        self,
+        x: np.ndarray,
+        s: np.ndarray,
+        t: np.ndarray,
+        rtol: float,
+        atol: float,
+        cap: float,
+        max_steps: int | None = None,
     ):
         n = x.shape[0]
         return solve_batched(
@@ -192,7 +207,7 @@ class ReferenceFlow:
             np.broadcast_to(t, (n,)),
             rtol=max(rtol, MIN_LOCAL_RTOL),
             atol=max(atol, MIN_LOCAL_RTOL),
-            max_steps=self.max_steps,
+            max_steps=self.max_steps if max_steps is None else max_steps,
             max_step=cap,
         )
 
@@ -200,77 +215,100 @@ class ReferenceFlow:
         """``X_{s→t}(x)`` with solver statistics and a per-trajectory error estimate.
 
         ``x`` has shape ``(n, d)``; ``s`` and ``t`` are floats or arrays of shape ``(n,)``
-        in ``[0, 1]`` (either direction). With ``certify=True`` every trajectory is also
-        solved at local tolerances 100 times tighter than the fine solve with a quarter of
-        its step cap, and ``error_estimate`` is the larger of the two estimates.
+        in ``[0, 1]`` (either direction). With ``certify=True`` every trajectory goes one
+        refinement level further (``LEVELS``): it is solved again 100 times tighter with an
+        eighth of the step, that solve is returned, and the estimate is its difference to
+        the previous level.
 
         Raises :class:`SolverFailure` with the indices of the trajectories the solver
         could not integrate; warns with :class:`AccuracyWarning` when some trajectories
         cannot be shown to meet the target (``FlowSolution.unresolved``).
         """
+        return self._checked(x, s, t, certify, stacklevel=3)
+
+    def _checked(
+        self, x: object, s: object, t: object, certify: bool, stacklevel: int
+    ) -> FlowSolution:
+        """Validate, then :meth:`_solve` under the thread limit; ``stacklevel`` makes an
+        :class:`AccuracyWarning` point at the user's call."""
         x = as_points(x, self._path.dim)
         n = x.shape[0]
         s_arr = np.broadcast_to(as_times(s, n, "s"), (n,))
         t_arr = np.broadcast_to(as_times(t, n, "t"), (n,))
         with limit_threads(self.threads):
-            return self._solve(x, s_arr, t_arr, certify)
+            return self._solve(x, s_arr, t_arr, certify, stacklevel + 1)
 
-    def _solve(self, x: np.ndarray, s: np.ndarray, t: np.ndarray, certify: bool) -> FlowSolution:
-        rtol, atol, cap = self.rtol * LOCAL_FACTOR, self.atol * LOCAL_FACTOR, self.max_step
-        fine = self._integrate(x, s, t, rtol, atol, cap)
-        check = self._integrate(x, s, t, self.rtol, self.atol, CHECK_STEP_FACTOR * cap)
-        calls = fine.n_calls + check.n_calls
-        rows = fine.n_row_evaluations + check.n_row_evaluations
-        y, n_acc, n_rej = fine.y.copy(), fine.n_accepted.copy(), fine.n_rejected.copy()
-        error = np.linalg.norm(y - check.y, axis=1)
-        target = self.atol + self.rtol * np.linalg.norm(y, axis=1)
-        todo = np.flatnonzero(~(error <= target))
-        refinements = np.zeros(len(y), dtype=np.int64)
-        for tol_factor, cap_factor in REFINEMENTS:
+    def _level(self, k: int, x: np.ndarray, s: np.ndarray, t: np.ndarray):
+        tol_factor, cap_factor = LEVELS[k]
+        return self._integrate(
+            x,
+            s,
+            t,
+            self.rtol * tol_factor,
+            self.atol * tol_factor,
+            self.max_step * cap_factor,
+            # a level with steps c times shorter may take c times as many
+            int(np.ceil(self.max_steps / cap_factor)),
+        )
+
+    def _target(self, y: np.ndarray) -> np.ndarray:
+        return self.atol + self.rtol * _norm(y)
+
+    def _solve(
+        self, x: np.ndarray, s: np.ndarray, t: np.ndarray, certify: bool, stacklevel: int
+    ) -> FlowSolution:
+        n = len(x)
+        previous = self._level(0, x, s, t)
+        current = self._level(1, x, s, t)
+        calls = previous.n_calls + current.n_calls
+        rows = previous.n_row_evaluations + current.n_row_evaluations
+        y, n_acc, n_rej = current.y.copy(), current.n_accepted.copy(), current.n_rejected.copy()
+        error = _norm(y - previous.y)
+        target = self._target(y)
+        level = np.ones(n, dtype=np.int64)
+        failed: dict[int, str] = {}
+        todo = np.arange(n) if certify else np.flatnonzero(~(error <= target))
+        for k in range(2, len(LEVELS)):
             if todo.size == 0:
                 break
-            sol = self._integrate(
-                x[todo],
-                s[todo],
-                t[todo],
-                rtol * tol_factor,
-                atol * tol_factor,
-                cap * cap_factor,
-            )
+            try:
+                sol = self._level(k, x[todo], s[todo], t[todo])
+            except SolverFailure as exc:  # keep the previous level for those; go on
+                for i, reason in zip(exc.indices, exc.reasons, strict=True):
+                    failed[int(todo[i])] = reason
+                todo = np.delete(todo, exc.indices)
+                if todo.size == 0:
+                    break
+                sol = self._level(k, x[todo], s[todo], t[todo])
             calls, rows = calls + sol.n_calls, rows + sol.n_row_evaluations
-            error[todo] = np.linalg.norm(sol.y - y[todo], axis=1)
+            error[todo] = _norm(sol.y - y[todo])
             y[todo], n_acc[todo], n_rej[todo] = sol.y, sol.n_accepted, sol.n_rejected
-            target[todo] = self.atol + self.rtol * np.linalg.norm(sol.y, axis=1)
-            refinements[todo] += 1
+            target[todo] = self._target(sol.y)
+            level[todo] = k
             todo = todo[~(error[todo] <= target[todo])]
+        unresolved = np.union1d(todo, np.array(sorted(failed), dtype=np.int64))
+        unresolved = unresolved[~(error[unresolved] <= target[unresolved])]
+        refined = int(np.count_nonzero(level > 1))
         certificate = (
-            f"DOP853 (SciPy's tableau) per trajectory, in that trajectory's own norm (not the "
-            f"batch's): fine solve at local rtol = {self.rtol * LOCAL_FACTOR:g}, steps ≤ "
-            f"{self.max_step:g}; error estimated as |X − X_check| with X_check solved at local "
-            f"rtol = {self.rtol:g}, steps ≤ {CHECK_STEP_FACTOR * self.max_step:g}; "
-            f"{int(np.count_nonzero(refinements))} trajectories refined; max estimate {float(error.max(initial=0.0)):.2e}"
+            "DOP853 (SciPy's tableau) per trajectory, in that trajectory's own norm (not the "
+            f"batch's), at local rtol = rtol × {LEVELS[1][0]:g} (≥ {MIN_LOCAL_RTOL:g}) with "
+            f"steps ≤ {self.max_step * LEVELS[1][1]:g}; error estimated as the difference to "
+            f"a solve at rtol × {LEVELS[0][0]:g} with steps ≤ {self.max_step * LEVELS[0][1]:g}"
+            f"; {refined} trajectories refined (levels in FlowSolution.n_refinements); "
+            f"max estimate / target {float(np.max(error / target, initial=0.0)):.2g}"
         )
-        if certify:
-            rtol_c = self.rtol * LOCAL_FACTOR / CERTIFY_FACTOR
-            atol_c = self.atol * LOCAL_FACTOR / CERTIFY_FACTOR
-            cert = self._integrate(x, s, t, rtol_c, atol_c, self.max_step / 4)
-            calls, rows = calls + cert.n_calls, rows + cert.n_row_evaluations
-            error = np.maximum(error, np.linalg.norm(y - cert.y, axis=1))
-            todo = np.flatnonzero(~(error <= target))
-            certificate += (
-                f"; certified against a solve at local rtol = {max(rtol_c, MIN_LOCAL_RTOL):g}, "
-                f"steps ≤ {self.max_step / 4:g}: max estimate {float(error.max(initial=0.0)):.2e}"
-            )
-        if todo.size:
-            worst = int(todo[np.argmax(error[todo] / target[todo])])
+        if unresolved.size:
+            worst = int(unresolved[np.argmax(error[unresolved] / target[unresolved])])
+            why = f"; solver failures: {failed[worst]}" if worst in failed else ""
             warnings.warn(
-                f"{todo.size} of {len(y)} trajectories could not be shown to meet the target "
+                f"{unresolved.size} of {n} trajectories could not be shown to meet the target "
                 f"atol + rtol|X| (rtol = {self.rtol:g}, atol = {self.atol:g}): worst #{worst}, "
-                f"estimated error {error[worst]:.2e} against {target[worst]:.2e}; the flow "
-                "amplifies perturbations along them beyond what float64 resolves "
+                f"estimated error {error[worst]:.2e} against {target[worst]:.2e} after "
+                f"{int(level[worst]) - 1} refinements{why}. Where refinement cannot help, the "
+                "flow amplifies perturbations along them beyond what float64 resolves "
                 "(FlowSolution.unresolved lists them)",
                 AccuracyWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         return FlowSolution(
             x=y,
@@ -280,18 +318,18 @@ class ReferenceFlow:
             n_row_evaluations=rows,
             error_estimate=error,
             target=target,
-            n_refinements=refinements,
-            unresolved=todo,
+            n_refinements=level - 1,
+            unresolved=unresolved,
             certificate=certificate,
         )
 
     def map(self, x: object, s: object, t: object) -> np.ndarray:
         """``X_{s→t}(x)``, shape ``(n, d)`` (see :meth:`solve`)."""
-        return self.solve(x, s, t).x
+        return self._checked(x, s, t, False, stacklevel=3).x
 
     def consistency(self, t: object, x: object) -> np.ndarray:
         """The consistency function ``f*(t, x) = X_{t→0}(x)``, shape ``(n, d)``."""
-        return self.map(x, t, 0.0)
+        return self._checked(x, t, 0.0, False, stacklevel=3).x
 
     def trajectory(self, x: object, s: float, t: float, ts: object) -> np.ndarray:
         """The trajectories from ``x`` at time ``s`` evaluated at the times ``ts``.
@@ -317,6 +355,6 @@ class ReferenceFlow:
         out = np.empty((times.size, *x.shape))
         current, now = x, float(s_val)
         for i, target in enumerate(times):
-            current = self.map(current, now, float(target))
+            current = self._checked(current, now, float(target), False, stacklevel=3).x
             out[i], now = current, float(target)
         return out

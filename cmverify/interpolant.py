@@ -4,6 +4,7 @@ functions generated from them (symbolic layer)."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -11,13 +12,19 @@ import sympy as sp
 from ._validation import as_times
 from .symbolic import InterpolantExpressions, derive_interpolant, numeric_function, positive_inside
 
-__all__ = ["Interpolant"]
+__all__ = ["Coefficients", "Interpolant"]
 
 #: Number of interior grid points on which a custom interpolant is checked numerically.
 _GRID_POINTS = 1001
 #: Grid points of the numeric positivity check of ``α`` and ``σ`` on ``(0, 1)`` (used
 #: where SymPy cannot decide it).
 _POSITIVITY_GRID_POINTS = 100_001
+#: Interior times at which ``α`` and ``σ`` are evaluated (to :data:`_FINGERPRINT_DIGITS`
+#: digits, rounded to :data:`_FINGERPRINT_ROUNDING`) for the hash (see
+#: :meth:`Interpolant.__hash__`).
+_FINGERPRINT_TIMES = (sp.Rational(1, 7), sp.Rational(2, 5), sp.Rational(5, 6))
+_FINGERPRINT_DIGITS = 30
+_FINGERPRINT_ROUNDING = "{:.12e}"
 
 
 class Interpolant:
@@ -38,6 +45,10 @@ class Interpolant:
       and finite on all of ``[0, 1]`` (checked when the interpolant is built);
     - ``d_alpha_dalpha``, ``d_sigma_dsigma``: their time derivatives ``½ d²(α²)/dt²``,
       ``½ d²(σ²)/dt²``.
+
+    :meth:`at` validates ``t`` once and gives all of them (a :class:`Coefficients`).
+    Named interpolants: :mod:`cmverify.interpolants`. Equality is symbolic and the hash
+    agrees with it (see :meth:`__hash__`).
 
     ``α``, ``σ``, ``α̇``, ``α α̇`` and ``σ σ̇`` must be finite on the closed interval
     (then every velocity is finite there), ``σ̇``, ``α̈``, ``σ̈`` on the open one, and
@@ -113,8 +124,18 @@ class Interpolant:
         return f"Interpolant({self._name!r}: alpha={e.alpha}, sigma={e.sigma})"
 
     def __eq__(self, other: object) -> bool:
+        """Symbolic equality: ``α`` and ``σ`` agree after renaming ``other``'s time symbol
+        (``simplify(α − α') == 0`` and the same for ``σ``).
+
+        Interpolants whose fingerprints (see :meth:`__hash__`) differ are unequal without
+        running ``simplify``; so ``a == b`` implies ``hash(a) == hash(b)`` by construction.
+        """
         if not isinstance(other, Interpolant):
             return NotImplemented
+        if self is other:
+            return True
+        if self._fingerprint != other._fingerprint:
+            return False
         a, b = self._expressions, other._expressions
         sub = {b.t: a.t}
         return (
@@ -123,7 +144,28 @@ class Interpolant:
         )
 
     def __hash__(self) -> int:
-        return hash((str(self._expressions.alpha), str(self._expressions.sigma)))
+        """Hash of the fingerprint: ``α`` and ``σ`` at the fixed times ``t = 1/7, 2/5, 5/6``,
+        evaluated by SymPy to 30 digits and rounded to 13 significant ones.
+
+        It depends on the functions only, not on how they are written nor on the name or
+        assumptions of the time symbol: ``from_sympy(1 - s, s, s)`` hashes like
+        :meth:`linear`. (Two ways of writing one function give values that agree to about
+        28 digits; they could round apart only if a value lay within ``1e-28`` of a
+        rounding boundary.) :meth:`__eq__` compares fingerprints first, so equal
+        interpolants always hash alike.
+        """
+        return hash(self._fingerprint)
+
+    @functools.cached_property
+    def _fingerprint(self) -> tuple[str, ...]:
+        e = self._expressions
+        return tuple(  # real part: evalf may leave a spurious tiny imaginary part
+            _FINGERPRINT_ROUNDING.format(
+                complex(sp.N(expr.subs(e.t, at), _FINGERPRINT_DIGITS)).real
+            )
+            for expr in (e.alpha, e.sigma)
+            for at in _FINGERPRINT_TIMES
+        )
 
     # -- numeric side -----------------------------------------------------------------
     def _eval(self, key: str, t: np.ndarray) -> np.ndarray:
@@ -132,6 +174,14 @@ class Interpolant:
 
     def _public(self, key: str, t: object) -> np.ndarray:
         return self._eval(key, as_times(t))
+
+    def at(self, t: object) -> Coefficients:
+        """All coefficients at the times ``t`` (a float or an array with values in
+        ``[0, 1]``), validated once: a :class:`Coefficients` whose attributes ``alpha``,
+        ``sigma``, ``dalpha``, … are float64 arrays shaped like ``t``, each computed on
+        first access. ``ValueError``/``TypeError`` naming ``t`` for times outside
+        ``[0, 1]``, NaN or inf, or non-numeric input."""
+        return Coefficients(t, self)
 
     def alpha(self, t: object) -> np.ndarray:
         """``α_t``."""
@@ -224,3 +274,64 @@ class Interpolant:
                 f"interpolant {key} = {expr} must be positive inside (0, 1) (the derivations "
                 f"assume alpha, sigma > 0 there), but {key} = {value:.6g} at {where} ({how})"
             )
+
+
+class _Coefficient:
+    """A coefficient of :class:`Coefficients`: evaluated on first access, stored in the
+    instance (read-only), then found there (a non-data descriptor, like
+    ``functools.cached_property`` without its lock)."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = name
+
+    def __get__(self, instance: Coefficients | None, owner: type) -> np.ndarray:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.interpolant._eval(self._key, instance.t)
+        value.flags.writeable = False
+        instance.__dict__[self._key] = value
+        return value
+
+
+@dataclass(frozen=True, eq=False)
+class Coefficients:
+    """The coefficients of :attr:`interpolant` at the validated times :attr:`t`.
+
+    Returned by :meth:`Interpolant.at` (``Coefficients(t, interpolant)`` is the same).
+    Every coefficient is a read-only float64 array
+    of the shape of ``t`` (``()`` for a scalar time, ``(n,)`` for an array), evaluated
+    from the generated numerics on first access and then kept: a caller that needs only
+    ``α`` and ``σ`` does not pay for the other eight. The meaning of each is that of the
+    :class:`Interpolant` method of the same name.
+
+    Attributes:
+        t: the times (given as a float or an array), validated (finite, in ``[0, 1]``)
+            and stored as a read-only float64 array.
+        interpolant: the interpolant they belong to.
+    """
+
+    t: np.ndarray
+    interpolant: Interpolant
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.interpolant, Interpolant):
+            raise TypeError(
+                f"interpolant must be an Interpolant, got {type(self.interpolant).__name__}"
+            )
+        times = as_times(self.t)
+        times.flags.writeable = False
+        object.__setattr__(self, "t", times)
+
+    alpha = _Coefficient("``α_t``.")
+    sigma = _Coefficient("``σ_t``.")
+    dalpha = _Coefficient("``α̇_t``.")
+    dsigma = _Coefficient("``σ̇_t`` (may be infinite at an endpoint).")
+    ddalpha = _Coefficient("``α̈_t``.")
+    ddsigma = _Coefficient("``σ̈_t``.")
+    alpha_dalpha = _Coefficient("``α_t α̇_t`` (finite on ``[0, 1]``).")
+    sigma_dsigma = _Coefficient("``σ_t σ̇_t`` (finite on ``[0, 1]``).")
+    d_alpha_dalpha = _Coefficient("``d(α α̇)/dt = ½ d²(α²)/dt²``.")
+    d_sigma_dsigma = _Coefficient("``d(σ σ̇)/dt = ½ d²(σ²)/dt²``.")

@@ -296,19 +296,19 @@ class MixturePath:
         return ~(2.0 * (ev.co.max_const - ev.top) <= _MAX_DIRECT_Q)
 
     def _coefficients(self, t: np.ndarray) -> _Coefficients:
-        interp = self._interpolant
+        at = self._interpolant.at(t)
 
-        def coefficient(key: str) -> np.ndarray:
-            return np.reshape(interp._eval(key, t), (1, 1, -1))
+        def coefficient(values: np.ndarray) -> np.ndarray:
+            return np.reshape(values, (1, 1, -1))
 
-        alpha, sigma = coefficient("alpha"), coefficient("sigma")
+        alpha, sigma = coefficient(at.alpha), coefficient(at.sigma)
         c = alpha**2 * self._eigvals + sigma**2
         # Σ_i log c_i as log Π_i c_i (one log per component) while the product stays far
         # from under/overflow; the sum of logs otherwise (λ = 1e-21 or 1e20 in d = 16).
         inv_c = 1.0 / c
         det = np.prod(c, axis=1)
         lo, hi = _PRODUCT_RANGE
-        if det.min() > lo and det.max() < hi:
+        if det.size == 0 or (det.min() > lo and det.max() < hi):
             log_det = np.log(det)
         else:
             log_det = np.sum(np.log(c), axis=1)
@@ -316,9 +316,9 @@ class MixturePath:
         return _Coefficients(
             alpha=alpha,
             sigma=sigma,
-            dalpha=coefficient("dalpha"),
-            alpha_dalpha=coefficient("alpha_dalpha"),
-            sigma_dsigma=coefficient("sigma_dsigma"),
+            dalpha=coefficient(at.dalpha),
+            alpha_dalpha=coefficient(at.alpha_dalpha),
+            sigma_dsigma=coefficient(at.sigma_dsigma),
             inv_c=inv_c,
             inv_sqrt_c=np.sqrt(inv_c),
             log_det=log_det,
@@ -511,11 +511,10 @@ class MixturePath:
 
     def marginal(self, t: float) -> GaussianMixture:
         """The law of ``x_t`` at a single time: ``Σ_k w_k N(α μ_k, α² Σ_k + σ² I)``."""
-        tt = as_times(t)
-        if tt.ndim != 0:
-            raise ValueError(f"t must be a single time for marginal, got shape {tt.shape}")
-        a = float(self._interpolant._eval("alpha", tt))
-        s = float(self._interpolant._eval("sigma", tt))
+        at = self._interpolant.at(t)
+        if at.t.ndim != 0:
+            raise ValueError(f"t must be a single time for marginal, got shape {at.t.shape}")
+        a, s = float(at.alpha), float(at.sigma)
         mix = self._mixture
         covs = a * a * mix.covs + s * s * np.eye(self.dim)[None]
         return GaussianMixture(mix.weights, a * mix.means, covs)
@@ -618,8 +617,8 @@ class MixturePath:
         rng = as_rng(rng)
         x0 = self._mixture.sample(n, rng)
         x1 = rng.standard_normal((n, self.dim))
-        alpha = np.reshape(self._interpolant._eval("alpha", t), (-1, 1))
-        sigma = np.reshape(self._interpolant._eval("sigma", t), (-1, 1))
+        at = self._interpolant.at(t)
+        alpha, sigma = np.reshape(at.alpha, (-1, 1)), np.reshape(at.sigma, (-1, 1))
         xt = alpha * x0 + sigma * x1
         if return_endpoints:
             return xt, x0, x1

@@ -21,17 +21,16 @@ are drawn by :func:`extreme_mixtures` (variance scales :data:`EXTREME_VARIANCES`
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
-import sympy as sp
 
 try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("cmverify.strategies needs hypothesis: pip install 'cmverify[test]'") from exc
 
+from . import interpolants as _catalogue
 from .interpolant import Interpolant
 from .mixture import GaussianMixture
 from .path import MixturePath
@@ -50,40 +49,29 @@ __all__ = [
 ]
 
 
-@functools.cache
 def named_interpolants() -> dict[str, Interpolant]:
-    """The interpolants that :func:`interpolants` draws from, by name (built once).
-
-    - ``linear``: ``α = 1 − t``, ``σ = t``;
-    - ``trig``: ``α = cos(πt/2)``, ``σ = sin(πt/2)``;
-    - ``quadratic``: ``α = (1 − t)²``, ``σ = 1 − (1 − t)²``;
-    - ``cos-linear``: ``α = cos(πt/2)``, ``σ = t``;
-    - ``sqrt``: ``α = 1 − t``, ``σ = sqrt(1 − (1 − t)²)`` (``σ̇`` infinite at ``t = 0``,
-      ``σ σ̇ = 1 − t`` finite): the *singular* one.
-    """
-    t = sp.Symbol("t", real=True)
-    half_pi_t = sp.pi * t / 2
-    return {
-        "linear": Interpolant.linear(),
-        "trig": Interpolant.trig(),
-        "quadratic": Interpolant.from_sympy((1 - t) ** 2, 1 - (1 - t) ** 2, t, name="quadratic"),
-        "cos-linear": Interpolant.from_sympy(sp.cos(half_pi_t), t, t, name="cos-linear"),
-        "sqrt": Interpolant.from_sympy(1 - t, sp.sqrt(1 - (1 - t) ** 2), t, name="sqrt"),
-    }
+    """The interpolants that :func:`interpolants` draws from, by name: the catalogue
+    :mod:`cmverify.interpolants` (``linear``, ``trig``, ``quadratic``, ``cos_linear``,
+    ``sqrt``) as a new dict of its shared instances. Prefer
+    :func:`cmverify.interpolants.by_name`, which needs no Hypothesis."""
+    return {name: _catalogue.by_name(name) for name in _catalogue.names()}
 
 
-#: Interpolants of :func:`named_interpolants` whose ``σ̇`` or ``α̇`` is infinite somewhere.
-SINGULAR_INTERPOLANTS = frozenset({"sqrt"})
+#: Names of the interpolants whose ``σ̇`` or ``α̇`` is infinite somewhere
+#: (:data:`cmverify.interpolants.SINGULAR`).
+SINGULAR_INTERPOLANTS = _catalogue.SINGULAR
 
 
 def interpolants(*, include_singular: bool = True) -> st.SearchStrategy[Interpolant]:
-    """Interpolants from :func:`named_interpolants`.
+    """Interpolants of the catalogue :mod:`cmverify.interpolants`.
 
     With ``include_singular=False`` only those whose ``α̇`` and ``σ̇`` are finite on
-    all of ``[0, 1]``. Shrinks towards ``linear``.
+    all of ``[0, 1]``. Shrinks towards ``linear``. The interpolants are built here, once
+    (SymPy: up to a second each), not while Hypothesis draws (which its too-slow health
+    check and deadline would count).
     """
-    names = [n for n in named_interpolants() if include_singular or n not in SINGULAR_INTERPOLANTS]
-    return st.sampled_from(names).map(lambda name: named_interpolants()[name])
+    names = _catalogue.names(include_singular=include_singular)
+    return st.sampled_from([_catalogue.by_name(name) for name in names])
 
 
 def times(

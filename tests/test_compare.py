@@ -203,11 +203,11 @@ def test_compare_cli_loads_torch_checkpoints_safely(tmp_path, capsys):
     model_file.write_text(
         "import torch\n"
         "class Net(torch.nn.Module):\n"
-        "    def __init__(self):\n        super().__init__()\n        self.scale = torch.nn.Parameter(torch.ones(1))\n"
-        "    def forward(self, t, x):\n        return self.scale * x\n"
+        "    def __init__(self):\n        super().__init__()\n        self.shift = torch.nn.Parameter(torch.zeros(1))\n"
+        "    def forward(self, t, x):\n        return x + self.shift\n"
     )
     ckpt = tmp_path / "net.pt"
-    torch.save({"scale": torch.tensor([0.5])}, ckpt)
+    torch.save({"shift": torch.tensor([0.25])}, ckpt)
     code = main(
         [
             "compare",
@@ -222,9 +222,14 @@ def test_compare_cli_loads_torch_checkpoints_safely(tmp_path, capsys):
         ]
     )
     payload = json.loads(capsys.readouterr().out)
-    assert code == 0 and payload["boundary_max"] > 0  # 0.5 x at t = 0 breaks f(0, x) = x
+    # The checkpoint's shift, not the initial 0: f(0, x) = x + 0.25 (d = 1), so the gap
+    # |f(0, x) − x| is 0.25 at every data point, up to the float32 rounding of x + 0.25
+    # (|x| ≤ 3 here: at most 2⁻²² absolute).
+    assert code == 0
+    assert payload["boundary_max"] == pytest.approx(0.25, abs=2**-21)
+    assert payload["boundary_rms"] == pytest.approx(0.25, abs=2**-21)
     evil = tmp_path / "evil.pt"
-    torch.save({"scale": torch.tensor([0.5]), "obj": object()}, evil)
+    torch.save({"shift": torch.tensor([0.25]), "obj": object()}, evil)
     capsys.readouterr()
     assert main(["compare", f"{model_file}:Net", "--checkpoint", str(evil)]) == 2
     assert "eights only" in capsys.readouterr().err  # torch refused to unpickle the object

@@ -271,3 +271,59 @@ def test_a_trajectory_float64_cannot_resolve_is_reported_not_hidden():
         warnings.simplefilter("error")
         easy = ReferenceFlow(path).solve(x1[1:], 1.0, 0.0)
     assert easy.unresolved.size == 0
+
+
+def _five_narrow_modes() -> cmv.MixturePath:
+    """Five equal modes at −3 … 3 with std 0.01: the review's counterexample to the first
+    design of the check, where two solves with similar step caps were wrong together."""
+    mix = cmv.GaussianMixture(
+        np.full(5, 0.2), np.linspace(-3, 3, 5)[:, None], np.full((5, 1, 1), 1e-4)
+    )
+    return cmv.MixturePath(mix)
+
+
+@pytest.mark.parametrize("certify", [False, True])
+def test_narrow_modes_at_a_loose_tolerance_meet_the_target(certify):
+    """At rtol = 1e-6 the first level alone (local 1e-8, steps ≤ 1/32) leaves some of these
+    trajectories 1.3× over target, and a looser solve with steps ≤ 1/16 agreed with it; the
+    returned solve (100× tighter, half the step) meets every target and the estimate
+    over-estimates every error that matters (truth: the quantile map)."""
+    path = _five_narrow_modes()
+    x1 = path.sample(1.0, 1500, rng=5)
+    flow = ReferenceFlow(path, rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = flow.solve(x1, 1.0, 0.0, certify=certify)
+    with np.errstate(all="ignore"):
+        truth = quantile_flow_map(path, x1, 1.0, 0.0)
+    err = np.abs(sol.x - truth)[:, 0]
+    first = flow._level(0, x1, np.ones(len(x1)), np.zeros(len(x1))).y
+    assert np.any(np.abs(first - truth)[:, 0] > sol.target)  # the defect this test pins
+    assert np.all(err <= sol.target)
+    assert np.all((err <= sol.error_estimate) | (err < 1e-3 * sol.target))
+    if certify:
+        assert np.all(sol.n_refinements >= 1)
+
+
+def test_estimates_of_huge_points_are_finite_and_the_warning_points_at_the_caller():
+    flow = ReferenceFlow(cmv.MixturePath(cmv.mixtures.eight_gaussians()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = flow.solve(np.full((2, 2), 1e200), 1.0, 0.0)
+    assert np.all(np.isfinite(sol.target)) and np.all(np.isfinite(sol.error_estimate))
+    assert np.all(sol.error_estimate <= sol.target)
+    jump = ReferenceFlow(cmv.MixturePath(cmv.mixtures.seed_bimodal()))
+    with pytest.warns(AccuracyWarning) as record:
+        jump.consistency(1.0, np.array([[stats.norm.ppf(0.8)]]))
+    assert record[0].filename == __file__
+
+
+def test_max_steps_bounds_the_first_level_and_scales_with_the_step_cap():
+    """Level k with a step cap c times shorter is allowed c times as many steps: 100 steps
+    suffice for eight_gaussians' first level (steps ≤ 1/32, about 60 taken) and hence for
+    the certifying level (steps ≤ 1/512, at least 512 of them)."""
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians())
+    x1 = path.sample(1.0, 50, rng=0)
+    sol = ReferenceFlow(path, max_steps=100).solve(x1, 1.0, 0.0, certify=True)
+    assert sol.unresolved.size == 0
+    np.testing.assert_allclose(sol.x, ReferenceFlow(path).map(x1, 1.0, 0.0), atol=1e-10)

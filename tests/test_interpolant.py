@@ -6,8 +6,10 @@ import sympy as sp
 from hypothesis import given
 
 import cmverify as cmv
+from cmverify import interpolants
 from cmverify import strategies as cst
-from cmverify.symbolic import BOUNDARY_CONDITIONS
+from cmverify.interpolant import Coefficients
+from cmverify.symbolic import prove_boundary_conditions
 
 t = sp.Symbol("t", real=True)
 
@@ -88,13 +90,22 @@ def test_each_violated_boundary_condition_is_named(alpha, sigma, message):
         cmv.Interpolant.from_sympy(alpha, sigma, t)
 
 
-def test_boundary_conditions_cover_all_four():
-    assert {(c, a) for c, a, _ in BOUNDARY_CONDITIONS} == {
-        ("alpha", 0),
-        ("alpha", 1),
-        ("sigma", 0),
-        ("sigma", 1),
-    }
+def test_the_prover_proves_exactly_the_four_boundary_conditions():
+    """All four conditions are proven, each once, also for a non-polynomial interpolant;
+    dropping or garbling one in ``BOUNDARY_CONDITIONS`` changes this list."""
+    four = ["alpha(0) = 1", "alpha(1) = 0", "sigma(0) = 0", "sigma(1) = 1"]
+    assert prove_boundary_conditions(1 - t, t, t) == four
+    assert prove_boundary_conditions(sp.cos(sp.pi * t / 2), sp.sin(sp.pi * t / 2), t) == four
+
+
+@pytest.mark.parametrize("name", interpolants.names())
+def test_named_interpolants_meet_the_boundary_conditions_exactly_in_float(name):
+    """The generated numerics give α_0 = σ_1 = 1 and σ_0 = 0 exactly, and α_1 = 0 up to
+    the rounding of ``cos(π/2)`` in float64 (6.1e-17, for trig and cos_linear)."""
+    co = interpolants.by_name(name).at([0.0, 1.0])
+    assert co.alpha[0] == 1.0
+    assert co.sigma.tolist() == [0.0, 1.0]
+    assert co.alpha[1] == (np.cos(np.pi / 2) if name in ("trig", "cos_linear") else 0.0)
 
 
 def test_from_sympy_argument_errors():
@@ -115,15 +126,104 @@ def test_from_sympy_argument_errors():
         cmv.Interpolant.from_sympy(sp.sqrt(1 - t), t, t)
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, np.nan, np.inf, [0.5, 2.0]])
-def test_times_outside_unit_interval_are_rejected(bad):
-    with pytest.raises(ValueError, match="t"):
+BAD_TIMES = [
+    (-0.1, r"^t must lie in \[0, 1\], got -0\.1$"),
+    (1.5, r"^t must lie in \[0, 1\], got 1\.5$"),
+    ([0.5, 2.0], r"^t must lie in \[0, 1\], got 2\.0$"),
+    (np.nan, r"^t contains NaN or inf \(1 entry, first at index \(\)\)$"),
+    ([0.5, np.inf, -np.inf], r"^t contains NaN or inf \(2 entries, first at index \(1,\)\)$"),
+    ([[0.5]], r"^t must be a float or a 1-d array, got shape \(1, 1\)$"),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_TIMES)
+def test_times_outside_unit_interval_are_rejected(bad, message):
+    interp = cmv.Interpolant.linear()
+    with pytest.raises(ValueError, match=message):
+        interp.alpha(bad)
+    with pytest.raises(ValueError, match=message):
+        interp.at(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("0.5", r"^t must be numeric, got str$"),
+        (None, r"^t must be numeric, got NoneType$"),
+        (True, r"^t must be a float or an array of floats, got bool$"),
+        (1j, r"^t must be real, got complex dtype complex128$"),
+    ],
+)
+def test_time_of_wrong_type(bad, message):
+    with pytest.raises(TypeError, match=message):
         cmv.Interpolant.linear().alpha(bad)
+    with pytest.raises(TypeError, match=message):
+        cmv.Interpolant.linear().at(bad)
 
 
-def test_time_of_wrong_type():
-    with pytest.raises(TypeError, match="t must be numeric"):
-        cmv.Interpolant.linear().alpha("0.5")
+def test_at_returns_every_coefficient_with_known_values():
+    """Linear: α = 1 − t, σ = t, α̇ = −1, σ̇ = 1, α̈ = σ̈ = 0, α α̇ = t − 1, σ σ̇ = t,
+    d(α α̇)/dt = d(σ σ̇)/dt = 1. Trig at t = 1/2: α = σ = 1/√2, α̇ = −σ̇ = −π/(2√2),
+    α α̇ = −π/4 sin(πt) = −π/4, σ σ̇ = π/4, d(α α̇)/dt = −π²/4 cos(πt) = 0."""
+    tt = np.array([0.0, 0.25, 1.0])
+    co = cmv.Interpolant.linear().at(tt)
+    expected = {
+        "alpha": 1 - tt,
+        "sigma": tt,
+        "dalpha": -np.ones(3),
+        "dsigma": np.ones(3),
+        "ddalpha": np.zeros(3),
+        "ddsigma": np.zeros(3),
+        "alpha_dalpha": tt - 1,
+        "sigma_dsigma": tt,
+        "d_alpha_dalpha": np.ones(3),
+        "d_sigma_dsigma": np.ones(3),
+    }
+    for key, value in expected.items():
+        np.testing.assert_array_equal(getattr(co, key), value, err_msg=key)
+    np.testing.assert_array_equal(co.t, tt)
+    trig = cmv.Interpolant.trig().at(0.5)
+    r, q = np.sqrt(0.5), np.pi / 4
+    known = {
+        "alpha": r,
+        "sigma": r,
+        "dalpha": -q * 2 * r,
+        "dsigma": q * 2 * r,
+        "alpha_dalpha": -q,
+        "sigma_dsigma": q,
+        "d_alpha_dalpha": 0.0,
+        "d_sigma_dsigma": 0.0,
+    }
+    for key, value in known.items():
+        assert getattr(trig, key).shape == (), key
+        assert float(getattr(trig, key)) == pytest.approx(value, rel=1e-15, abs=1e-15), key
+
+
+@pytest.mark.parametrize("name", interpolants.names())
+def test_at_agrees_with_the_methods(name):
+    interp = interpolants.by_name(name)
+    tt = np.linspace(0.0, 1.0, 17)
+    co = interp.at(tt)
+    assert co.interpolant is interp
+    for key, _ in interp.expressions.items():
+        np.testing.assert_array_equal(getattr(co, key), getattr(interp, key)(tt), err_msg=key)
+
+
+def test_coefficients_are_read_only_and_kept():
+    """A caller cannot corrupt the kept values (or the times) in place."""
+    source = np.array([0.2, 0.4])
+    co = cmv.Interpolant.trig().at(source)
+    source[0] = 0.9  # the validated times are a copy
+    assert co.t.tolist() == [0.2, 0.4]
+    assert co.alpha is co.alpha
+    for array in (co.t, co.alpha):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 2.0
+    with pytest.raises(AttributeError):
+        co.alpha = np.zeros(2)
+    assert Coefficients(0.5, cmv.Interpolant.linear()).sigma == 0.5
+    with pytest.raises(TypeError, match=r"^interpolant must be an Interpolant, got str$"):
+        Coefficients(0.5, "linear")
 
 
 def test_equality_is_symbolic():
@@ -131,6 +231,37 @@ def test_equality_is_symbolic():
     same = cmv.Interpolant.from_sympy(sp.expand((1 - s) * 1), s, s)
     assert same == cmv.Interpolant.linear()
     assert cmv.Interpolant.trig() != cmv.Interpolant.linear()
+
+
+def test_equal_interpolants_hash_alike():
+    """Equality is symbolic, so the hash must not depend on the time symbol's name or
+    assumptions, nor on how the expressions are written (the old hash of
+    ``str(expr)`` gave ``1 - s`` and ``1 - t`` different hashes: a set kept both)."""
+    s, u = sp.Symbol("s"), sp.Symbol("u", positive=True)
+    linear, trig = cmv.Interpolant.linear(), cmv.Interpolant.trig()
+    variants = [
+        (cmv.Interpolant.from_sympy(1 - s, s, s), linear),
+        (cmv.Interpolant.from_sympy(1 - sp.sqrt(u**2), sp.sqrt(u**2), u), linear),
+        (
+            cmv.Interpolant.from_sympy(sp.sin(sp.pi * (1 - t) / 2), sp.cos(sp.pi * (1 - t) / 2), t),
+            trig,
+        ),
+    ]
+    for variant, named in variants:
+        assert variant == named and named == variant
+        assert hash(variant) == hash(named)
+        assert len({variant, named}) == 1
+    assert len({linear, trig, *(v for v, _ in variants)}) == 2
+
+
+def test_unequal_interpolants_are_told_apart():
+    """Different functions (also ones that agree at the boundary and at t = 1/2)."""
+    lin = cmv.Interpolant.linear()
+    bent = cmv.Interpolant.from_sympy(1 - t + t * (1 - t) * (1 - 2 * t) / 4, t, t)
+    assert float(bent.alpha(0.5)) == 0.5
+    assert bent != lin and lin != bent
+    assert hash(bent) != hash(lin)
+    assert lin != "linear"
 
 
 NONPOSITIVE = [
@@ -168,8 +299,8 @@ def test_positivity_is_proven_symbolically_for_the_named_interpolants():
     """``positive_inside`` decides every named interpolant's α and σ symbolically."""
     from cmverify.symbolic import positive_inside
 
-    for name, interp in cst.named_interpolants().items():
-        e = interp.expressions
+    for name in interpolants.names():
+        e = interpolants.by_name(name).expressions
         for key in ("alpha", "sigma"):
             assert positive_inside(getattr(e, key), e.t) == (True, None), (name, key)
 

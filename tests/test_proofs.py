@@ -25,14 +25,81 @@ def test_committed_documents_are_regenerated_identically(derivation):
 
 @pytest.mark.parametrize("derivation", derivations(), ids=lambda d: d.claim)
 def test_a_changed_sign_is_caught(derivation):
-    """On a copy: flip the sign of one side of every non-trivial step in turn."""
-    for i, step in enumerate(derivation.steps):
+    """On a copy: flip the sign of one side of every proven step in turn (definitions
+    assert nothing and are not checked)."""
+    for i in derivation.proven():
+        step = derivation.steps[i]
         if sp.simplify((step.rhs).doit()) == 0:
             broken = dataclasses.replace(step, rhs=step.rhs + 1)
         else:
             broken = dataclasses.replace(step, rhs=-step.rhs)
         steps = (*derivation.steps[:i], broken, *derivation.steps[i + 1 :])
         assert dataclasses.replace(derivation, steps=steps).verify() == [i]
+
+
+@pytest.mark.parametrize("derivation", derivations(), ids=lambda d: d.claim)
+def test_no_proven_step_restates_its_lhs(derivation):
+    """A step whose two sides are one expression before any evaluation proves nothing
+    (FLOW-VELOCITY.1 was ``α D + σ E = α D + σ E``): such a step must be a definition."""
+    for i in derivation.proven():
+        step = derivation.steps[i]
+        assert step.lhs != step.rhs, f"{derivation.claim}.{i + 1} restates {step.lhs}"
+
+
+def test_definitions_name_an_expression_and_are_not_counted_as_proven():
+    from cmverify.proofs.core import Derivation, Step
+
+    a, b, x = sp.symbols("a b x", real=True)
+    named = Step(x, a + b, "Let $x = a + b$.", definition=True)
+    assert named.latex() == "x := a + b"
+    with pytest.raises(ValueError, match="definition"):
+        named.holds()
+    d = Derivation("X", "t", (), "s", (named, Step(x + x, 2 * x, "")), "m")
+    assert d.proven() == [1] and d.verify() == []
+    assert "x := a + b" in d.to_markdown() and "except the definitions" in d.to_markdown()
+    for lhs, rhs in ((a + b, x), (x, x + 1), (sp.Function("f")(a), a)):
+        with pytest.raises(ValueError, match="a definition's lhs must be a symbol"):
+            Step(lhs, rhs, "", definition=True)
+    flow = next(d for d in derivations() if d.claim == "FLOW-VELOCITY")
+    assert [i for i, step in enumerate(flow.steps) if step.definition] == [0]
+
+
+def test_param_boundary_checks_the_expressions_the_trainer_evaluates():
+    """The link between the proof and the shipped code: PARAM-BOUNDARY's steps are built
+    on the very SymPy objects from which the trainer's numerics are generated, and the
+    generated function agrees with the closed forms typed here on a grid."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    import cmverify as cmv
+    from cmverify.derivations import consistency_scalings, consistency_scalings_numeric
+    from cmverify.train import model as model_module
+
+    c_skip, c_out = consistency_scalings()
+    proof = next(d for d in derivations() if d.claim == "PARAM-BOUNDARY")
+    assert proof.steps[0].lhs is c_skip and proof.steps[1].lhs is c_out
+    assert proof.steps[2].lhs.expr is c_skip and proof.steps[3].lhs.expr is c_out
+    generated = consistency_scalings_numeric()
+    assert model_module._SCALINGS is generated and generated.expressions is consistency_scalings()
+
+    t = np.linspace(0.0, 1.0, 101)
+    closed_forms = {
+        "linear": (1 - t, t),
+        "trig": (np.cos(np.pi * t / 2), np.sin(np.pi * t / 2)),
+    }
+    for name, (a, s) in closed_forms.items():
+        interp = getattr(cmv.Interpolant, name)()
+        for sd in (0.1, 1.4, 30.0):
+            c = a**2 * sd**2 + s**2
+            got_skip, got_out = model_module.boundary_scalings(interp, t, sd)
+            np.testing.assert_allclose(got_skip, a * sd**2 / c, rtol=1e-14, atol=1e-15)
+            np.testing.assert_allclose(got_out, s * sd / np.sqrt(c), rtol=1e-14, atol=1e-15)
+            assert (got_skip[0], got_out[0]) == (1.0, 0.0)
+        consistency_model = model_module.ConsistencyModel(interp, 2, sigma_data=1.4)
+        tensors = consistency_model.scalings(torch.as_tensor(t))
+        expected = model_module.boundary_scalings(interp, t, 1.4)
+        for tensor, array in zip(tensors, expected, strict=True):
+            assert torch.equal(tensor[:, 0], torch.as_tensor(array))
 
 
 def test_proofs_cli(tmp_path, capsys):

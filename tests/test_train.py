@@ -36,6 +36,49 @@ def test_boundary_condition_is_exact_for_random_weights(dtype, interp):
     assert not torch.equal(model(torch.full((500,), 0.5, dtype=dtype), x), x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("sigma_data", [2e-154, 1e-3, 1e3, 1.3e154])
+def test_boundary_condition_is_exact_at_extreme_data_scales(dtype, sigma_data):
+    """f(0, x) = x bit for bit over the whole accepted range of σ_d (σ_d² a normal float);
+    at t = 1 (α = 0) c_skip = 0 and c_out = σ_d (the closed form σ σ_d / √(α² σ_d² + σ²))
+    up to the two roundings of 1/√(1/σ_d²), with no overflow or underflow of σ_d²."""
+    from cmverify.train.model import boundary_scalings
+
+    model = ConsistencyModel(cmv.Interpolant.linear(), 2, sigma_data=sigma_data).to(dtype)
+    x = torch.randn(100, 2, dtype=dtype)
+    assert torch.equal(model(torch.zeros(100, dtype=dtype), x), x)
+    c_skip, c_out = boundary_scalings(cmv.Interpolant.linear(), np.array([0.0, 1.0]), sigma_data)
+    assert c_skip.tolist() == [1.0, 0.0] and c_out[0] == 0.0
+    assert c_out[1] == pytest.approx(sigma_data, rel=4e-16)
+
+
+@pytest.mark.parametrize(
+    ("sigma_data", "error", "message"),
+    [
+        (0.0, ValueError, r"sigma_data must lie in \[1.492e-154, 1.341e\+154\].*got 0.0"),
+        (-1.4, ValueError, "sigma_data must lie in .*got -1.4"),
+        (float("nan"), ValueError, "sigma_data must lie in .*got nan"),
+        (float("inf"), ValueError, "sigma_data must lie in .*got inf"),
+        (
+            1e-160,
+            ValueError,
+            "sigma_data must lie in .*got 1e-160",
+        ),  # σ_d² underflows: 0/0 at t = 0
+        (1e160, ValueError, "sigma_data must lie in .*got 1e\\+160"),
+        ("1.4", TypeError, "sigma_data must be a real number, got str"),
+        (True, TypeError, "sigma_data must be a real number, got bool"),
+    ],
+)
+def test_bad_sigma_data_is_refused(sigma_data, error, message):
+    """Before: σ_d = 0 was accepted and f(0, x) was 0/0 = NaN for every x."""
+    from cmverify.train.model import boundary_scalings
+
+    with pytest.raises(error, match=message):
+        ConsistencyModel(cmv.Interpolant.linear(), 2, sigma_data=sigma_data)
+    with pytest.raises(error, match=message):
+        boundary_scalings(cmv.Interpolant.linear(), np.zeros(3), sigma_data)
+
+
 def test_losses_equal_their_definitions():
     """CT pairs share (x0, x1); CD takes one Euler step of the exact velocity; the loss is
     the mean (weighted) distance between the online and the target outputs."""

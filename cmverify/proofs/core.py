@@ -231,11 +231,14 @@ def _lines(expr: sp.Expr, budget: float, printer: _ProofPrinter) -> list[str]:
     return lines
 
 
-def _display_latex(lhs: sp.Expr, rhs: sp.Expr, label: str, width: float = LINE_WIDTH) -> str:
-    """``lhs = rhs`` as a numbered display: one line if it fits, else a ``split`` with
-    ``lhs`` on the first line(s) and ``= rhs`` below, long sums broken between terms."""
+def _display_latex(
+    lhs: sp.Expr, rhs: sp.Expr, label: str, width: float = LINE_WIDTH, relation: str = "="
+) -> str:
+    """``lhs = rhs`` (or another ``relation``, e.g. ``:=``) as a numbered display: one line
+    if it fits, else a ``split`` with ``lhs`` on the first line(s) and ``= rhs`` below,
+    long sums broken between terms."""
     printer = _ProofPrinter()
-    one_line = f"{printer.doprint(lhs)} = {printer.doprint(rhs)}"
+    one_line = f"{printer.doprint(lhs)} {relation} {printer.doprint(rhs)}"
     if tex_width(one_line) <= width:
         return f"\\begin{{equation}}\n  {one_line}\n  \\label{{{label}}}\n\\end{{equation}}"
     indent = 4.0  # \qquad
@@ -245,7 +248,7 @@ def _display_latex(lhs: sp.Expr, rhs: sp.Expr, label: str, width: float = LINE_W
     ):
         for k, line in enumerate(lines):
             if side == 1 and k == 0:
-                rows.append(f"&{{}}= {line}")
+                rows.append(f"&{{}}{relation} {line}")
             elif k == 0:
                 rows.append(f"&{line}")
             else:
@@ -439,13 +442,35 @@ class Step:
     Unevaluated parts (``Subs``, ``Sum``, ``Derivative``, ``UnevaluatedExpr``) are shown as
     written and evaluated for the check. If ``rhs`` carries an order term ``O(x^n)``
     (at ``x = 0``), the step claims equality up to that order: the Taylor polynomials of
-    degree ``n − 1`` in ``x`` of ``lhs`` and of ``rhs`` without its order term agree."""
+    degree ``n − 1`` in ``x`` of ``lhs`` and of ``rhs`` without its order term agree.
+
+    With ``definition=True`` the step is ``lhs := rhs``: it gives the expression ``rhs``
+    the name ``lhs`` (a symbol that ``rhs`` does not contain), asserts nothing, and is
+    neither checked nor counted as proven (:meth:`Derivation.verify` skips it)."""
 
     lhs: sp.Expr
     rhs: sp.Expr
     reason: str
+    definition: bool = False
+
+    def __post_init__(self) -> None:
+        if self.definition and not (
+            isinstance(self.lhs, sp.Symbol) and self.lhs not in self.rhs.free_symbols
+        ):
+            raise ValueError(
+                "a definition's lhs must be a symbol that its rhs does not contain, "
+                f"got {self.lhs} := {self.rhs}"
+            )
+
+    @property
+    def relation(self) -> str:
+        """``":="`` for a definition, else ``"="``."""
+        return ":=" if self.definition else "="
 
     def holds(self) -> bool:
+        """True when SymPy proves ``lhs = rhs`` (ValueError for a definition: nothing to prove)."""
+        if self.definition:
+            raise ValueError(f"{self.lhs} := … is a definition; there is nothing to prove")
         lhs, rhs = self.lhs.doit(), self.rhs.doit()
         orders = [o for o in sp.preorder_traversal(rhs) if isinstance(o, sp.Order)]
         difference = lhs - rhs
@@ -460,8 +485,9 @@ class Step:
         return difference == 0 or difference.equals(0) is True
 
     def latex(self) -> str:
-        """``lhs = rhs`` on one line, in the documents' notation (:func:`expr_latex`)."""
-        return f"{expr_latex(self.lhs)} = {expr_latex(self.rhs)}"
+        """``lhs = rhs`` (``lhs := rhs`` for a definition) on one line, in the documents'
+        notation (:func:`expr_latex`)."""
+        return f"{expr_latex(self.lhs)} {self.relation} {expr_latex(self.rhs)}"
 
 
 _PRIMES_NOTE = "Primes are derivatives in the argument: $α'(t) = dα/dt$, $F''(y) = d²F/dy²$."
@@ -485,8 +511,22 @@ class Derivation:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def verify(self) -> list[int]:
-        """Indices of the steps SymPy could not prove (empty: every step checked)."""
-        return [i for i, step in enumerate(self.steps) if not step.holds()]
+        """Indices of the steps SymPy could not prove (empty: every step that is not a
+        definition checked)."""
+        return [i for i in self.proven() if not self.steps[i].holds()]
+
+    def proven(self) -> list[int]:
+        """Indices of the steps that assert an equation (every step but the definitions)."""
+        return [i for i, step in enumerate(self.steps) if not step.definition]
+
+    def _checked_sentence(self, latex: bool) -> str:
+        """The sentence that opens the derivation: what SymPy checked."""
+        what = "Every equation below was checked by SymPy (`lhs − rhs` simplifies to 0)"
+        if latex:
+            what = "Every equation was checked by SymPy"
+        if len(self.proven()) < len(self.steps):
+            what += ", except the definitions ($:=$), which only name an expression"
+        return what + "."
 
     def _derivation_intro(self) -> str:
         """Notation notes for the derivation's equations, each after a space (or "")."""
@@ -509,8 +549,8 @@ class Derivation:
             "",
             f"**Statement.** {markdown_prose(self.statement)}",
             "",
-            "**Derivation.** Every equation below was checked by SymPy (`lhs − rhs` simplifies "
-            f"to 0).{markdown_prose(self._derivation_intro())}",
+            f"**Derivation.** {markdown_prose(self._checked_sentence(latex=False))}"
+            f"{markdown_prose(self._derivation_intro())}",
             "",
         ]
         for i, step in enumerate(self.steps, start=1):
@@ -539,13 +579,14 @@ def derivation_latex(d: Derivation, width: float = LINE_WIDTH) -> str:
         *[f"  \\item {latex_prose(a)}" for a in d.assumptions],
         "\\end{itemize}",
         f"\\paragraph{{Statement.}} {latex_prose(d.statement)}",
-        f"\\paragraph{{Derivation.}} Every equation was checked by SymPy.{latex_prose(d._derivation_intro())}",
+        f"\\paragraph{{Derivation.}} {latex_prose(d._checked_sentence(latex=True))}"
+        f"{latex_prose(d._derivation_intro())}",
     ]
     for i, step in enumerate(d.steps, start=1):
         lines += [
             "",
             f"\\noindent {latex_prose(step.reason)}",
-            _display_latex(step.lhs, step.rhs, f"eq:{d.claim}.{i}", width),
+            _display_latex(step.lhs, step.rhs, f"eq:{d.claim}.{i}", width, step.relation),
         ]
     lines.append("")
     lines += [f"\\paragraph{{Note.}} {latex_prose(n)}" for n in d.notes]

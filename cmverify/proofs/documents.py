@@ -7,7 +7,15 @@ import functools
 
 import sympy as sp
 
-from ..derivations import LAMBDA, angular_speed_squared, drift_and_diffusion
+from ..derivations import (
+    ALPHA_T,
+    LAMBDA,
+    SIGMA_DATA,
+    SIGMA_T,
+    angular_speed_squared,
+    consistency_scalings,
+    drift_and_diffusion,
+)
 from .core import Derivation, Step
 
 __all__ = ["DERIVATIONS", "derivations"]
@@ -49,21 +57,28 @@ def _flow_velocity() -> Derivation:
         ),
         steps=(
             Step(
+                x_,
                 x,
-                alpha * D + sigma * E,
-                "Conditioning $x_t = α x0 + σ x1$ on itself: $x = α D + σ E$.",
+                "Definition: conditioning $x_t = α x0 + σ x1$ on $x_t = x$ gives $x = α D + σ E$ "
+                "(linearity of $E[· | x_t = x]$); below, $x$ stands for $α D + σ E$.",
+                definition=True,
             ),
             Step(
                 score,
                 sp.Subs(-(x_ - alpha * D) / sigma**2, x_, x),
                 "Tweedie: $∇log p_t(x) = −E[x1 | x_t = x]/σ = −(x − α D)/σ²$.",
             ),
-            Step(-sp.Derivative(sp.log(alpha), t), drift, "$λ_t = −d log α_t / dt$."),
-            Step(g2, 2 * sigma * ds - 2 * sigma**2 * da / alpha, "$g_t² = σ² d/dt log(σ²/α²)$."),
+            Step(-sp.Derivative(sp.log(alpha), t), -da / alpha, "$λ_t = −d log α_t / dt = −α̇/α$."),
+            Step(
+                sigma**2 * sp.Derivative(sp.log(sigma**2 / alpha**2), t),
+                2 * sigma * ds - 2 * sigma**2 * da / alpha,
+                "$g_t² = σ² d/dt log(σ²/α²) = 2 σ σ̇ − 2 σ² α̇/α$.",
+            ),
             Step(
                 -drift * x - g2 * score / 2,
                 da * D + ds * E,
-                "Substituting $x$ and $∇log p$: the probability-flow velocity is $α̇ D + σ̇ E$.",
+                "Substituting $x$, $∇log p$, and $λ_t$, $g_t²$ as `cmverify.derivations.drift_and_diffusion` "
+                "computes them: the probability-flow velocity is $α̇ D + σ̇ E$.",
             ),
         ),
         measured_by="`tests/test_path.py` (continuity equation, conversions) and the FLOW-VELOCITY row of "
@@ -118,34 +133,41 @@ def _flow_gauss() -> Derivation:
 
 
 def _param_boundary() -> Derivation:
-    sd = sp.Symbol("sigma_d", positive=True)
-    c = alpha**2 * sd**2 + sigma**2
-    c_skip = alpha * sd**2 / c
-    c_out = sigma * sd / sp.sqrt(c)
-    a0, s0 = sp.symbols("alpha_0 sigma_0", real=True)
-    to_symbols = {alpha: a0, sigma: s0}
-    c_skip, c_out = c_skip.subs(to_symbols), c_out.subs(to_symbols)
-    at_zero = ((a0, s0), (1, 0))
+    c_skip, c_out = consistency_scalings()  # the objects the trainer's code is generated from
+    a, s, sd = ALPHA_T, SIGMA_T, SIGMA_DATA
+    c = a**2 * sd**2 + s**2
+    at_zero = ((a, s), (1, 0))
     F = sp.Symbol("F", real=True)
     x = sp.Symbol("x", real=True)
     return Derivation(
         claim="PARAM-BOUNDARY",
         title="the consistency-model parameterization satisfies $f(0, x) = x$",
         assumptions=(
-            "$f_θ(t, x) = c_skip(t) x + c_out(t) F_θ(t, x)$ with $c_skip = α σ_d² / (α² σ_d² + σ²)$ "
-            "and $c_out = σ σ_d / √(α² σ_d² + σ²)$ (`cmverify.train.model`); $σ_d > 0$; $F_θ$ finite.",
+            "$f_θ(t, x) = c_skip(t) x + c_out(t) F_θ(t, x)$ with $c_skip$, $c_out$ the expressions "
+            "of `cmverify.derivations.consistency_scalings` in $α_t$, $σ_t$ and $σ_d > 0$ (the trainer, "
+            "`cmverify.train.model`, evaluates code generated from these very expressions); "
+            "$F_θ$ finite.",
             "Boundary conditions $α_0 = 1$, $σ_0 = 0$.",
         ),
         statement="$c_skip(0) = 1$ and $c_out(0) = 0$, so $f_θ(0, x) = x$ for every network $F_θ$.",
         steps=(
             Step(
-                sp.Subs(c_skip, *at_zero),
-                sp.Integer(1),
-                "At $t = 0$ ($α_0 = 1$, $σ_0 = 0$): $c_skip = σ_d² / σ_d² = 1$.",
+                c_skip,
+                a * sd**2 / c,
+                "Multiplying by $σ_d²/σ_d²$: $c_skip$ is the EDM scaling $α σ_d² / (α² σ_d² + σ²)$, the "
+                "linear part of the denoiser $E[x0 | x_t = x]$ for data $N(0, σ_d²)$.",
             ),
             Step(
-                sp.Subs(c_out, *at_zero), sp.Integer(0), "At $t = 0$: $c_out = 0 · σ_d / σ_d = 0$."
+                c_out,
+                s * sd / sp.sqrt(c),
+                "Likewise ($σ_d > 0$): $c_out$ is the EDM scaling $σ σ_d / √(α² σ_d² + σ²)$.",
             ),
+            Step(
+                sp.Subs(c_skip, *at_zero),
+                sp.Integer(1),
+                "At $t = 0$ ($α_0 = 1$, $σ_0 = 0$): $c_skip = 1 / (1 + 0) = 1$.",
+            ),
+            Step(sp.Subs(c_out, *at_zero), sp.Integer(0), "At $t = 0$: $c_out = 0 / 1 = 0$."),
             Step(
                 sp.Subs(c_skip * x + c_out * F, *at_zero),
                 x,
@@ -153,7 +175,8 @@ def _param_boundary() -> Derivation:
             ),
         ),
         measured_by="`tests/test_train.py::test_boundary_condition_is_exact_for_random_weights` "
-        "(bit-for-bit equality, float32 and float64).",
+        "(bit-for-bit equality, float32 and float64) and "
+        "`tests/test_proofs.py::test_param_boundary_checks_the_expressions_the_trainer_evaluates`.",
     )
 
 

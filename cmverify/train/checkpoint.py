@@ -22,34 +22,17 @@ import os
 import pathlib
 import secrets
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
+from .._io import check_writable
+
 __all__ = ["CHECKPOINT_FILES", "check_writable", "interrupts_held", "write_checkpoint"]
 
 CHECKPOINT_FILES = ("model.pt", "config.json", "metrics.json")
-
-
-def check_writable(folder: str | os.PathLike[str], name: str = "checkpoint_dir") -> pathlib.Path:
-    """Create ``folder`` (with its parents) and prove a file can be written in it; raise
-    ``ValueError`` naming ``name`` and the reason otherwise. Call before long work."""
-    if not os.fspath(folder):
-        raise ValueError(f"{name} must name a folder, got an empty string")
-    out = pathlib.Path(folder)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".cmverify-write-test-"):
-            pass
-    except FileExistsError:
-        raise ValueError(f"{name} {str(out)!r} exists and is not a folder") from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ValueError(f"{name} {str(out)!r} is not writable: {reason}") from None
-    return out
 
 
 @contextlib.contextmanager

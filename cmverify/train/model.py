@@ -5,13 +5,20 @@
 
     c_skip(t) = α_t σ_d² / c_t,      c_out(t) = σ_t σ_d / sqrt(c_t).
 
+The expressions are written once, in SymPy
+(:func:`cmverify.derivations.consistency_scalings`, in the equivalent form
+``α / (α² + σ²/σ_d²)``, ``σ / √(α² + σ²/σ_d²)``); PARAM-BOUNDARY's derivation checks
+those objects, and :func:`boundary_scalings` evaluates the numpy code generated from them
+(:func:`~cmverify.derivations.consistency_scalings_numeric`) at the interpolant's float64
+``α_t``, ``σ_t``. The model casts the float64 result to its dtype.
+
 For Gaussian data ``N(0, σ_d² I)`` the exact consistency function is
 ``f*(t, x) = sqrt(σ_d² / c_t) x``, and ``c_skip`` is the denoiser's linear part ``E[x0 |
 x_t = x] = α σ_d² / c_t · x``; ``c_out`` is the posterior standard deviation scale. At
-``t = 0``: ``α = 1``, ``σ = 0``, so ``c_skip = σ_d² / σ_d² = 1`` and ``c_out = 0`` — both
-exact in floating point, hence ``f_θ(0, x) = x`` exactly for every network. These are
-the EDM/consistency-model scalings rewritten in our time convention (data at ``t = 0``)
-and for any interpolant.
+``t = 0``: ``α = 1``, ``σ = 0``, so ``c_skip = 1 / (1 + 0) = 1`` and ``c_out = 0 / 1 = 0``
+— both exact in floating point, hence ``f_θ(0, x) = x`` exactly for every network (with
+finite output), in float32 and float64. These are the EDM/consistency-model scalings
+rewritten in our time convention (data at ``t = 0``) and for any interpolant.
 """
 
 from __future__ import annotations
@@ -22,18 +29,57 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..derivations import consistency_scalings_numeric
 from ..interpolant import Interpolant
 
 __all__ = ["MLP", "ConsistencyModel", "boundary_scalings"]
 
 
+#: The range of ``σ_d`` whose square is a positive normal float64.
+_SIGMA_DATA_RANGE = (
+    float(np.sqrt(np.finfo(np.float64).tiny)),
+    float(np.sqrt(np.finfo(np.float64).max)),
+)
+
+
+def _sigma_data(value: object) -> float:
+    """``σ_d`` as a float, or a one-line error: a real number whose square is a positive
+    normal float (else ``σ²/σ_d²`` is ``0/0`` at ``t = 0``, or ``α² + σ²/σ_d² = 0`` at
+    ``t = 1``)."""
+    try:
+        if isinstance(value, (bool, str, bytes)):
+            raise TypeError
+        sd = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"sigma_data must be a real number, got {type(value).__name__}") from None
+    low, high = _SIGMA_DATA_RANGE
+    if not low <= sd <= high:
+        raise ValueError(
+            f"sigma_data must lie in [{low:.4g}, {high:.4g}] (σ_d² a positive normal float), got {sd}"
+        )
+    return sd
+
+
+_SCALINGS = consistency_scalings_numeric()
+
+
+def _scalings(
+    interp: Interpolant, t: np.ndarray, sigma_data: float
+) -> tuple[np.ndarray, np.ndarray]:
+    a, s = interp.alpha(t), interp.sigma(t)
+    with np.errstate(over="ignore"):  # σ²/σ_d² = inf (tiny σ_d): c_skip = c_out = 0
+        c_skip, c_out = _SCALINGS(a, s, np.float64(sigma_data))
+    return np.asarray(c_skip, dtype=np.float64), np.asarray(c_out, dtype=np.float64)
+
+
 def boundary_scalings(
     interp: Interpolant, t: np.ndarray, sigma_data: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(c_skip(t), c_out(t))`` as float64 arrays (see the module docstring)."""
-    a, s = interp.alpha(t), interp.sigma(t)
-    c = a * a * sigma_data**2 + s * s
-    return a * sigma_data**2 / c, s * sigma_data / np.sqrt(c)
+    """``(c_skip(t), c_out(t))`` as float64 arrays of the shape of ``t``: the code generated
+    from :func:`cmverify.derivations.consistency_scalings` at ``α_t``, ``σ_t`` of
+    ``interp`` (see the module docstring). ``sigma_data`` must lie in ``[1.5e-154,
+    1.3e154]`` (its square a positive normal float), else ValueError."""
+    return _scalings(interp, t, _sigma_data(sigma_data))
 
 
 class MLP(nn.Module):
@@ -60,8 +106,9 @@ class MLP(nn.Module):
 class ConsistencyModel(nn.Module):
     """``f_θ(t, x) = c_skip(t) x + c_out(t) F_θ(t, x)`` with ``t`` of shape ``(n,)``.
 
-    ``network`` is any module ``F_θ(t, x)``; default :class:`MLP`. The scalings come from
-    the interpolant's generated numerics (float64, then cast to the model's dtype).
+    ``network`` is any module ``F_θ(t, x)``; default :class:`MLP`. The scalings are
+    :func:`boundary_scalings` (float64 code generated from the SymPy expressions, then cast
+    to the model's dtype); ``sigma_data`` as there.
     """
 
     def __init__(
@@ -69,13 +116,11 @@ class ConsistencyModel(nn.Module):
     ) -> None:
         super().__init__()
         self.interp = interp
-        self.sigma_data = float(sigma_data)
+        self.sigma_data = _sigma_data(sigma_data)
         self.network = network if network is not None else MLP(dim)
 
     def scalings(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        c_skip, c_out = boundary_scalings(
-            self.interp, t.detach().cpu().double().numpy(), self.sigma_data
-        )
+        c_skip, c_out = _scalings(self.interp, t.detach().cpu().double().numpy(), self.sigma_data)
         as_tensor = lambda v: torch.as_tensor(v, dtype=t.dtype, device=t.device)[:, None]  # noqa: E731
         return as_tensor(c_skip), as_tensor(c_out)
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from scipy.special import erf
 
-from .. import mixtures
+from .. import interpolants, mixtures
 from .._threads import limit_threads
 from ..compare import Comparison, compare
 from ..interpolant import Interpolant
@@ -80,8 +80,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.method not in ("ct", "cd"):
             raise ValueError(f"method must be 'ct' or 'cd', got {self.method!r}")
-        if self.interpolant not in ("linear", "trig"):
-            raise ValueError(f"interpolant must be 'linear' or 'trig', got {self.interpolant!r}")
+        interpolants.by_name(self.interpolant)  # raises ValueError naming the known ones
         mixtures.by_name(self.mixture)  # raises ValueError naming the known mixtures
         if self.n_min < 1 or self.n_max < self.n_min:
             raise ValueError(
@@ -273,7 +272,7 @@ def _train(
 ) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    interp = Interpolant.linear() if config.interpolant == "linear" else Interpolant.trig()
+    interp = interpolants.by_name(config.interpolant)
     path = MixturePath(mixtures.by_name(config.mixture), interp)
     mix = path.mixture
     sigma_data = float(np.sqrt(np.trace(mix.covariance()) / mix.dim))
