@@ -95,5 +95,6 @@ def extended_flow_map(
         atol=rtol,
         max_step=max_step,
         dtype=_LD,
+        first_step_factor=1e-3,  # a first step far inside any transition at the start
     )
     return sol.y.astype(np.float64)

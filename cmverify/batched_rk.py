@@ -145,6 +145,7 @@ def solve_batched(
     max_steps: int = 100_000,
     max_step: float = np.inf,
     dtype: type = np.float64,
+    first_step_factor: float = 1.0,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -157,6 +158,8 @@ def solve_batched(
         rtol, atol: tolerances of each trajectory's local error (norm above).
         max_steps: accepted plus rejected steps allowed per trajectory.
         max_step: the longest step in time.
+        first_step_factor: multiplies Hairer's starting step (≤ 1: a shorter first step,
+            so that solves at different levels of refinement do not share it).
         dtype: the floating type of the state and time (``np.float64``; ``np.longdouble``
             for extended-precision verification solves, see :mod:`cmverify._extended`).
 
@@ -189,7 +192,7 @@ def solve_batched(
     just_rejected = np.zeros(n, dtype=bool)
     saw_nonfinite = np.zeros(n, dtype=bool)
     if active.size:
-        h_abs[active] = _initial_step(
+        h_abs[active] = first_step_factor * _initial_step(
             counted,
             t[active],
             y[active],
