@@ -327,3 +327,34 @@ def test_max_steps_bounds_the_first_level_and_scales_with_the_step_cap():
     sol = ReferenceFlow(path, max_steps=100).solve(x1, 1.0, 0.0, certify=True)
     assert sol.unresolved.size == 0
     np.testing.assert_allclose(sol.x, ReferenceFlow(path).map(x1, 1.0, 0.0), atol=1e-10)
+
+
+def test_a_narrow_mode_mapped_forward_from_the_data_meets_the_target():
+    """A review's counterexample: at t = 0 the trig velocity vanishes, Hairer's starting
+    step is then 1e-4 at any tolerance, and with modes of std 3e-4 that first step crosses
+    the transition; every level shared it and was 5.6e-8 off (126× the target) with an
+    estimate of 4e-14. Levels now shorten their first step too. Truth: the quantile map."""
+    mix = cmv.GaussianMixture(
+        np.full(5, 0.2), np.linspace(-3, 3, 5)[:, None], np.full((5, 1, 1), 9e-8)
+    )
+    path = cmv.MixturePath(mix, cmv.Interpolant.trig())
+    x0 = np.array([[-3.000883435661594], [0.0003], [2.9997]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = ReferenceFlow(path).solve(x0, 0.0, 1.0)
+    with np.errstate(all="ignore"):
+        truth = quantile_flow_map(path, x0, 0.0, 1.0)
+    assert np.all(np.abs(sol.x - truth)[:, 0] <= sol.target)
+
+
+def test_an_infinite_step_cap_still_gives_distinct_levels():
+    """With max_step = inf every level used to take the same steps at the tolerance floor
+    (estimate 0 while 1.15e-9 off, a review's finding); beyond the first level an
+    infinite cap now means the whole interval, divided per level."""
+    path = _five_narrow_modes()
+    path = cmv.MixturePath(path.mixture, cmv.Interpolant.trig())
+    x1 = np.array([[1.0005126796942063]])
+    sol = ReferenceFlow(path, max_step=np.inf).solve(x1, 1.0, 0.0)
+    with np.errstate(all="ignore"):
+        truth = quantile_flow_map(path, x1, 1.0, 0.0)
+    assert abs(sol.x[0, 0] - truth[0, 0]) <= sol.target[0]
