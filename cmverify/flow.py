@@ -77,8 +77,9 @@ class FlowSolution:
             between the returned solve and the previous, looser one with longer steps
             (see ``LEVELS``), shape ``(n,)``. It bounds the discretization error, not
             the float64 rounding of the velocity amplified by the flow: measured over
-            1,025,000 trajectories, it fell below the true error only on 117 between
-            narrow modes, where that error was ≤ 3% of the target (benchmarks/RESULTS.md).
+            1,025,000 trajectories, it fell below the true error only on 158, mostly
+            between narrow modes, where that error was ≤ 0.19 of the target
+            (benchmarks/RESULTS.md).
         target: per trajectory ``atol + rtol |X|``, shape ``(n,)``.
         n_refinements: levels beyond the first two each trajectory went through, shape
             ``(n,)``.
@@ -155,8 +156,8 @@ class ReferenceFlow:
     refinements is listed in ``FlowSolution.unresolved`` with an :class:`AccuracyWarning`
     (float64 cannot resolve seed_bimodal's jump between modes, for instance). The measured
     worst case is in benchmarks/RESULTS.md ("Reference flow: worst case over 10⁶
-    trajectories": no trajectory over target, worst 0.39 of it); the solves cost about
-    2.7 times the velocity evaluations of the first one alone.
+    trajectories": no trajectory over target, worst 0.95 of it); the solves cost 2.6–3.4
+    times the velocity evaluations of the first one alone.
     """
 
     def __init__(
