@@ -77,6 +77,13 @@ def as_rng(rng: object, name: str = "rng") -> np.random.Generator:
     )
 
 
+def as_real(value: object, name: str) -> float:
+    """A real scalar (Python or NumPy; not a bool, string or array) as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
 def as_count(n: object, name: str = "n") -> int:
     """A non-negative integer count."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):

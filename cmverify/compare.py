@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import numbers
 import pathlib
 import time as _time
 from collections.abc import Callable, Sequence
@@ -42,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_count, as_float_array
+from ._validation import as_count, as_float_array, as_real
 from .flow import ReferenceFlow
 from .models import ModelAdapter, ModelError, ModelFailure
 from .path import MixturePath
@@ -504,9 +503,7 @@ def _sample_statistics(mix, x0: np.ndarray, data: np.ndarray) -> dict[str, Any] 
 def _tolerance(value: object, name: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative float or None, got {type(value).__name__}")
-    value = float(value)
+    value = as_real(value, name)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite non-negative float, got {value!r}")
     return value

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._threads import limit_threads
-from ._validation import as_float_array, as_points, as_times
+from ._validation import as_count, as_float_array, as_points, as_real, as_times
 from .batched_rk import SolverFailure, solve_batched
 from .path import MixturePath
 
@@ -112,12 +112,6 @@ def _norm(v: np.ndarray) -> np.ndarray:
         return m * np.sqrt(np.sum((v / safe[:, None]) ** 2, axis=1))
 
 
-def _check_tolerance(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
 class ReferenceFlow:
     """Exact flow maps of a :class:`MixturePath`, accurate per trajectory.
 
@@ -172,17 +166,15 @@ class ReferenceFlow:
     ) -> None:
         if not isinstance(path, MixturePath):
             raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
-        rtol = _check_tolerance(rtol, "rtol")
-        atol = rtol if atol is None else _check_tolerance(atol, "atol")
+        rtol = as_real(rtol, "rtol")
+        atol = rtol if atol is None else as_real(atol, "atol")
         if not MIN_RTOL <= rtol < 1:
             raise ValueError(f"rtol must lie in [{MIN_RTOL:g}, 1), got {rtol!r}")
         if not 0 < atol < 1:
             raise ValueError(f"atol must lie in (0, 1), got {atol!r}")
-        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
-            raise TypeError(f"max_steps must be an int, got {type(max_steps).__name__}")
-        if int(max_steps) < 1:
+        if as_count(max_steps, "max_steps") < 1:
             raise ValueError(f"max_steps must be ≥ 1, got {max_steps!r}")
-        max_step = _check_tolerance(max_step, "max_step")
+        max_step = as_real(max_step, "max_step")
         if not max_step > 0:
             raise ValueError(f"max_step must be > 0, got {max_step!r}")
         self.max_step = max_step
@@ -211,7 +203,7 @@ class ReferenceFlow:
         rtol: float,
         atol: float,
         cap: float,
-        max_steps: int | None = None,
+        max_steps: int,
         first_step_factor: float = 1.0,
     ):
         n = x.shape[0]
@@ -222,7 +214,7 @@ class ReferenceFlow:
             np.broadcast_to(t, (n,)),
             rtol=max(rtol, MIN_LOCAL_RTOL),
             atol=max(atol, MIN_LOCAL_RTOL),
-            max_steps=self.max_steps if max_steps is None else max_steps,
+            max_steps=max_steps,
             max_step=cap,
             first_step_factor=first_step_factor,
         )
@@ -254,17 +246,21 @@ class ReferenceFlow:
         with limit_threads(self.threads):
             return self._solve(x, s_arr, t_arr, certify, stacklevel + 1)
 
+    def _cap(self, k: int) -> float:
+        """Level ``k``'s step cap; beyond the first level an infinite ``max_step`` is read
+        as the whole interval (else every level would take the same steps)."""
+        base = self.max_step if k == 0 else min(self.max_step, 1.0)
+        return base * LEVELS[k][1]
+
     def _level(self, k: int, x: np.ndarray, s: np.ndarray, t: np.ndarray):
         tol_factor, cap_factor = LEVELS[k]
-        # Beyond the first level, an infinite max_step is read as the whole interval.
-        base = self.max_step if k == 0 else min(self.max_step, 1.0)
         return self._integrate(
             x,
             s,
             t,
             self.rtol * tol_factor,
             self.atol * tol_factor,
-            base * cap_factor,
+            self._cap(k),
             # a level with steps c times shorter may take c times as many
             int(np.ceil(self.max_steps / cap_factor)),
             first_step_factor=cap_factor,
@@ -311,8 +307,8 @@ class ReferenceFlow:
         certificate = (
             "DOP853 (SciPy's tableau) per trajectory, in that trajectory's own norm (not the "
             f"batch's), at local rtol = rtol × {LEVELS[1][0]:g} (≥ {MIN_LOCAL_RTOL:g}) with "
-            f"steps ≤ {self.max_step * LEVELS[1][1]:g}; error estimated as the difference to "
-            f"a solve at rtol × {LEVELS[0][0]:g} with steps ≤ {self.max_step * LEVELS[0][1]:g}"
+            f"steps ≤ {self._cap(1):g}; error estimated as the difference to "
+            f"a solve at rtol × {LEVELS[0][0]:g} with steps ≤ {self._cap(0):g}"
             f"; {refined} trajectories refined (levels in FlowSolution.n_refinements); "
             f"max estimate / target {float(np.max(error / target, initial=0.0)):.2g}"
         )

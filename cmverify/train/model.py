@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import as_real
 from ..derivations import consistency_scalings_numeric
 from ..interpolant import Interpolant
 
@@ -46,12 +47,7 @@ def _sigma_data(value: object) -> float:
     """``σ_d`` as a float, or a one-line error: a real number whose square is a positive
     normal float (else ``σ²/σ_d²`` is ``0/0`` at ``t = 0``, or ``α² + σ²/σ_d² = 0`` at
     ``t = 1``)."""
-    try:
-        if isinstance(value, (bool, str, bytes)):
-            raise TypeError
-        sd = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"sigma_data must be a real number, got {type(value).__name__}") from None
+    sd = as_real(value, "sigma_data")
     low, high = _SIGMA_DATA_RANGE
     if not low <= sd <= high:
         raise ValueError(
