@@ -21,12 +21,10 @@ import datetime
 
 import numpy as np
 from _results import write_section
+from cmverify.strategies import named_interpolants
 
 import cmverify as cmv
-from cmverify.batched_rk import solve_batched
-from cmverify.gaussian_flow import gaussian_flow_map
-from cmverify.quantile import quantile_flow_map
-from cmverify.strategies import named_interpolants
+from cmverify.reference import gaussian_flow_map, quantile_flow_map, solve_batched
 
 MARKER = "## Reference flow: local tolerance and step cap"
 SETTINGS = [

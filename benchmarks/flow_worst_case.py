@@ -11,7 +11,7 @@ For each configuration (mixture, interpolant, rtol), points ``x1 ~ p_1`` are map
   steps ≤ 1/256 (a quarter of the returned solve's step cap: its local errors are ~1e-5 of
   the returned solve's where the cap governs); tier 2, every refined trajectory and the
   300 worst against tier 1 by err/target and by err/estimate: the extended-precision flow
-  map of ``cmverify._extended`` (80-bit long double, local 1e-16, steps ≤ 1/128) —
+  map of ``cmverify.reference._extended`` (80-bit long double, local 1e-16, steps ≤ 1/128) —
   float64 solves of trajectories that amplify perturbations by 10⁴–10⁵ scatter by
   ~1e-10 among themselves from rounding alone.
 
@@ -41,10 +41,8 @@ import numpy as np
 from _results import write_section
 
 import cmverify as cmv
-from cmverify._extended import extended_flow_map
-from cmverify.batched_rk import solve_batched
-from cmverify.flow import AccuracyWarning
-from cmverify.quantile import quantile_flow_map
+from cmverify.reference import AccuracyWarning, quantile_flow_map, solve_batched
+from cmverify.reference._extended import extended_flow_map
 
 MARKER = "## Reference flow: worst case over 10⁶ trajectories"
 

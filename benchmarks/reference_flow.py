@@ -24,7 +24,7 @@ from _results import write_section
 from scipy.integrate import solve_ivp
 
 import cmverify as cmv
-from cmverify.flow import ReferenceFlow
+from cmverify.reference import ReferenceFlow
 
 MARKER = "## Reference flow"
 

@@ -1,13 +1,22 @@
 """cmverify: the ground truth that consistency-model work is checked against.
 
-Layers (each depends only on those above it; see DESIGN.md):
+The package is built in floors (:data:`LAYERS`, lowest first); a subpackage imports only
+from its own floor and those below it, and ``tests/test_layers.py`` checks every module
+against this table:
 
-- symbolic: :mod:`cmverify.symbolic`, :mod:`cmverify.interpolant`,
-  :mod:`cmverify.interpolants`, :mod:`cmverify.numdiff`
-- exact: :mod:`cmverify.mixture`, :mod:`cmverify.mixtures`, :mod:`cmverify.path`,
-  :mod:`cmverify.identities`
-- reference: :mod:`cmverify.flow` (:class:`ReferenceFlow`), :mod:`cmverify.batched_rk`,
-  :mod:`cmverify.gaussian_flow`, :mod:`cmverify.quantile`
+- ``symbolic``: interpolants as SymPy expressions, derivations, finite-difference stencils;
+- ``exact``: Gaussian mixtures and :class:`MixturePath`, everything in closed form;
+- ``reference``: per-trajectory ODE flow maps (:class:`ReferenceFlow`), closed-form
+  flow maps, quadrature, order fitting, the multistep sampler;
+- ``claims``: the claim catalogue (``claims.CATALOGUE``), each claim a measurement;
+- ``proofs``: the derivation of each claim, every step checked by SymPy (they cite the
+  catalogue, so they sit above it; they compute with the symbolic floor only);
+- ``compare``: a user's model against the exact consistency function;
+- ``train``: the compact PyTorch trainer;
+- ``testing``: assertions, Hypothesis strategies and the pytest plugin.
+
+At the root: ``cli`` (the command line), ``_legacy`` (old import paths) and private
+helpers (``_validation``, ``_threads``, ``_io``, ``_memory``) that belong to no floor.
 
 Conventions: data at ``t = 0``, noise at ``t = 1``; ``x_t = α_t x0 + σ_t x1``;
 argument order ``(t, x)`` with ``x`` of shape ``(n, d)``.
@@ -17,34 +26,53 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first access
-    from . import interpolants, mixtures
-    from .batched_rk import SolverFailure
-    from .flow import AccuracyWarning, FlowSolution, ReferenceFlow
-    from .gaussian_flow import gaussian_flow_map
-    from .interpolant import Interpolant
-    from .mixture import GaussianMixture
-    from .path import MixturePath, PosteriorMixture
-    from .quantile import quantile_flow_map
+    from .exact import GaussianMixture, MixturePath, PosteriorMixture, mixtures
+    from .reference import (
+        AccuracyWarning,
+        FlowSolution,
+        ReferenceFlow,
+        SolverFailure,
+        gaussian_flow_map,
+        quantile_flow_map,
+    )
+    from .symbolic import Interpolant, interpolants
+
+from . import _legacy
+
+_legacy.install()
 
 __version__ = "0.1.0"
 
-#: Public name → defining submodule (``None``: the name is the submodule). Importing
-#: ``cmverify`` imports none of them, nor NumPy, SciPy or SymPy: the pytest plugin
-#: (``cmverify.pytest_plugin``) is loaded by every pytest run of an environment that has
+#: The floors of the package, lowest first (DESIGN.md's layer table, one entry per
+#: subpackage). A module may import from its own floor and those listed before it.
+LAYERS = (
+    "symbolic",
+    "exact",
+    "reference",
+    "claims",
+    "proofs",
+    "compare",
+    "train",
+    "testing",
+)
+
+#: Public name → the subpackage that exports it. Importing ``cmverify`` imports none of
+#: them, nor NumPy, SciPy or SymPy: the pytest plugin (``cmverify.testing._plugin``) is
+#: loaded by every pytest run of an environment that has
 #: cmverify installed and must stay cheap. ``cmverify.<submodule>`` works the same way.
 _LAZY = {
-    "interpolants": None,
-    "mixtures": None,
-    "SolverFailure": "batched_rk",
-    "AccuracyWarning": "flow",
-    "FlowSolution": "flow",
-    "ReferenceFlow": "flow",
-    "gaussian_flow_map": "gaussian_flow",
-    "Interpolant": "interpolant",
-    "GaussianMixture": "mixture",
-    "MixturePath": "path",
-    "PosteriorMixture": "path",
-    "quantile_flow_map": "quantile",
+    "interpolants": "symbolic",
+    "mixtures": "exact",
+    "SolverFailure": "reference",
+    "AccuracyWarning": "reference",
+    "FlowSolution": "reference",
+    "ReferenceFlow": "reference",
+    "gaussian_flow_map": "reference",
+    "Interpolant": "symbolic",
+    "GaussianMixture": "exact",
+    "MixturePath": "exact",
+    "PosteriorMixture": "exact",
+    "quantile_flow_map": "reference",
 }
 
 

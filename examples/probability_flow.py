@@ -9,7 +9,7 @@ and one line listing the valid ones.
 
 Panels: α_t and σ_t on top; the data density p(x0) on the left; the density of x_t over
 (t, x) in the middle with 16 probability-flow trajectories in white, started at
-x1 = Φ⁻¹((i + ½)/16) and integrated by cmverify.flow.ReferenceFlow (per-trajectory
+x1 = Φ⁻¹((i + ½)/16) and integrated by cmverify.ReferenceFlow (per-trajectory
 tolerance 1e-10, not fixed steps); the noise density p(x1) on the right.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 import cmverify as cmv
-from cmverify.flow import ReferenceFlow
+from cmverify.reference import ReferenceFlow
 
 INTERPOLANTS = {"linear": cmv.Interpolant.linear, "trig": cmv.Interpolant.trig}
 

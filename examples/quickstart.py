@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 import cmverify as cmv
-from cmverify import identities
+from cmverify.exact import _identities as identities
 
 POINTS = np.array([[2.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
 PLOT_TIMES = (0.1, 0.5, 0.9)

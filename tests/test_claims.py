@@ -11,13 +11,31 @@ from hypothesis import strategies as st
 
 import cmverify as cmv
 from cmverify import strategies as cst
-from cmverify.claims import induction, local, losses, sampling
-from cmverify.claims.functions import CubicMap, TanhNetwork, TimeTanhNetwork
-from cmverify.derivations import ct_gauss_rate, probability_flow_identity
-from cmverify.flow import ReferenceFlow
-from cmverify.kinematics import acceleration
-from cmverify.orders import fit_order, refine_until_asymptotic, step_sizes
-from cmverify.quadrature import conditional_expectation, gauss_hermite
+from cmverify.claims import (
+    CubicMap,
+    TanhNetwork,
+    TimeTanhNetwork,
+    bulk_points,
+    ct_gauss,
+    ct_global,
+    ct_local,
+    euler_local,
+    multistep,
+    song_t1,
+    song_t2,
+    swap_local,
+)
+from cmverify.claims._local import _swap_coefficient
+from cmverify.exact import acceleration
+from cmverify.reference import (
+    ReferenceFlow,
+    conditional_expectation,
+    fit_order,
+    gauss_hermite,
+    refine_until_asymptotic,
+    step_sizes,
+)
+from cmverify.symbolic import ct_gauss_rate, probability_flow_identity
 
 REGULAR = cst.interpolants(include_singular=False)  # linear, trig, quadratic, cos-linear
 SMALL_MIXTURES = cst.mixtures(
@@ -38,7 +56,7 @@ def local_setup(mix, interp, s, seed):
     path = cmv.MixturePath(mix, interp)
     flow = ReferenceFlow(path)
     rng = np.random.default_rng(seed)
-    y = flow.map(local.bulk_points(mix, 8, rng), 0.0, s)
+    y = flow.map(bulk_points(mix, 8, rng), 0.0, s)
     deltas = step_sizes(min(1 / 8, s / 4), 10)
     return path, flow, y, deltas
 
@@ -47,23 +65,21 @@ def local_setup(mix, interp, s, seed):
 @given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.05, 0.95), seed=seeds)
 def test_euler_local_property(mix, interp, s, seed):
     path, flow, y, deltas = local_setup(mix, interp, s, seed)
-    all_pass(local.euler_local(path, s, y, flow=flow, deltas=deltas))
+    all_pass(euler_local(path, s, y, flow=flow, deltas=deltas))
 
 
 @EXPENSIVE
 @given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.05, 0.95), seed=seeds)
 def test_swap_local_property(mix, interp, s, seed):
     path, _, y, deltas = local_setup(mix, interp, s, seed)
-    all_pass(local.swap_local(path, s, y, CubicMap(mix.dim, seed=seed % 7), deltas=deltas))
+    all_pass(swap_local(path, s, y, CubicMap(mix.dim, seed=seed % 7), deltas=deltas))
 
 
 @EXPENSIVE
 @given(mix=SMALL_MIXTURES, interp=REGULAR, s=st.floats(0.05, 0.95), seed=seeds)
 def test_ct_local_property(mix, interp, s, seed):
     path, flow, y, deltas = local_setup(mix, interp, s, seed)
-    all_pass(
-        local.ct_local(path, s, y, TanhNetwork(mix.dim, seed=seed % 5), flow=flow, deltas=deltas)
-    )
+    all_pass(ct_local(path, s, y, TanhNetwork(mix.dim, seed=seed % 5), flow=flow, deltas=deltas))
 
 
 def test_wrong_local_prediction_fails():
@@ -76,7 +92,7 @@ def test_wrong_local_prediction_fails():
     def wrong(p, s, pts):
         return 0.25 * acceleration(p, s, pts)
 
-    checks = local.euler_local(path, 0.5, y, flow=flow, deltas=deltas, prediction=wrong)
+    checks = euler_local(path, 0.5, y, flow=flow, deltas=deltas, prediction=wrong)
     order, ratio = checks
     assert order.passed and not ratio.passed
     assert ratio.value == pytest.approx(2.0, rel=0.02)
@@ -85,8 +101,8 @@ def test_wrong_local_prediction_fails():
 def test_swap_prediction_sign_matters():
     path, _, y, deltas = local_setup(cmv.mixtures.seed_bimodal(), cmv.Interpolant.trig(), 0.5, 1)
     F = CubicMap(1)
-    right = local._swap_coefficient(path, 0.5, y, F)
-    checks = local.swap_local(path, 0.5, y, F, deltas=deltas, prediction=lambda p, s, pts: -right)
+    right = _swap_coefficient(path, 0.5, y, F)
+    checks = swap_local(path, 0.5, y, F, deltas=deltas, prediction=lambda p, s, pts: -right)
     assert not checks[1].passed and checks[1].value == pytest.approx(-1.0, abs=0.02)
 
 
@@ -153,23 +169,21 @@ def test_probability_flow_identity_is_proven(name):
 )
 def test_ct_gauss(interp):
     path = cmv.MixturePath(cmv.mixtures.gaussian(), interp)
-    all_pass(induction.ct_gauss(path, ns=(64, 128, 256, 512)))
-    wrong = induction.ct_gauss(path, ns=(64, 128), rate=1.0)
+    all_pass(ct_gauss(path, ns=(64, 128, 256, 512)))
+    wrong = ct_gauss(path, ns=(64, 128), rate=1.0)
     assert not wrong[1].passed  # the constant with I(λ) replaced by 1
 
 
 def test_ct_global_and_cd_order_one():
     path = cmv.MixturePath(cmv.mixtures.mild_bimodal(), cmv.Interpolant.linear())
-    all_pass(induction.ct_global(path, ns=(16, 32, 64, 128)))
-    assert not all(
-        c.passed for c in induction.ct_global(path, ns=(16, 32, 64, 128), expected_order=2.0)
-    )
+    all_pass(ct_global(path, ns=(16, 32, 64, 128)))
+    assert not all(c.passed for c in ct_global(path, ns=(16, 32, 64, 128), expected_order=2.0))
 
 
 def test_song_t1_orders():
     path = cmv.MixturePath(cmv.mixtures.gaussian(), cmv.Interpolant.trig())
     grid = np.linspace(-3, 3, 9)
-    all_pass(induction.song_t1(path, np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)))
+    all_pass(song_t1(path, np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)))
 
 
 @EXPENSIVE
@@ -177,11 +191,11 @@ def test_song_t1_orders():
 def test_song_t2_property(mix, interp, s, seed):
     path = cmv.MixturePath(mix, interp)
     f, g = TimeTanhNetwork(mix.dim, seed=seed % 11), TimeTanhNetwork(mix.dim, seed=seed % 11 + 1)
-    all_pass(losses.song_t2(path, f, g, s=s, largest=min(1 / 8, s / 4)))
+    all_pass(song_t2(path, f, g, s=s, largest=min(1 / 8, s / 4)))
 
 
 def test_multistep_accepts_the_exact_map_and_rejects_a_wrong_one():
     path = cmv.MixturePath(cmv.mixtures.seed_bimodal(), cmv.Interpolant.linear())
-    all_pass(sampling.multistep(path, n=2000))
-    euler = sampling.multistep(path, n=2000, consistency=lambda t, x: x - t * path.velocity(t, x))
+    all_pass(multistep(path, n=2000))
+    euler = multistep(path, n=2000, consistency=lambda t, x: x - t * path.velocity(t, x))
     assert not euler[0].passed

@@ -9,10 +9,14 @@ import unicodedata
 
 import pytest
 
-from cmverify import battery, cli, mixtures
+from cmverify import mixtures
+from cmverify.claims import Check, ClaimResult
+from cmverify.claims import _runner as battery
+from cmverify.cli import _verify as cli_verify
 from cmverify.cli import main
-from cmverify.kinematics import acceleration
-from cmverify.results import Check, ClaimResult
+from cmverify.cli._load import _load_model
+from cmverify.cli._tables import _claims_markdown, _claims_table
+from cmverify.exact import acceleration
 
 torch = pytest.importorskip("torch")
 
@@ -110,7 +114,7 @@ def test_claims_table_fits_100_columns_and_keeps_every_word():
     the check names and the cases all appear (the old table was 149 columns wide and cut
     the statement at 62 characters)."""
     results = _long_result()
-    table = cli._claims_table(results)
+    table = _claims_table(results)
     lines = table.splitlines()
     assert max(map(_display_width, lines)) <= 100
     words = " ".join(lines).split()
@@ -125,7 +129,7 @@ def test_claims_table_fits_100_columns_and_keeps_every_word():
 
 def test_claims_markdown_is_a_valid_table_with_the_full_text():
     results = _long_result()
-    lines = cli._claims_markdown(results).splitlines()
+    lines = _claims_markdown(results).splitlines()
     cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]
     assert {len(c) for c in cells} == {6}  # escaped pipes stay inside their cell
     assert cells[2][0].strip() == "**SWAP-LOCAL**" and cells[2][5].strip() == "**FAIL**"
@@ -135,7 +139,7 @@ def test_claims_markdown_is_a_valid_table_with_the_full_text():
 
 
 def test_verify_markdown_option(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "run_battery", lambda config, progress, only: _long_result())
+    monkeypatch.setattr(cli_verify, "run_battery", lambda config, progress, only: _long_result())
     assert main(["verify", "--markdown"]) == 1
     out = capsys.readouterr().out
     assert "### Claims" in out and "| **SWAP-LOCAL** |" in out
@@ -161,7 +165,7 @@ def test_threads_option_limits_blas_during_the_command(monkeypatch, capsys):
         seen.append(_blas_threads())
         return _long_result()
 
-    monkeypatch.setattr(cli, "run_battery", battery)
+    monkeypatch.setattr(cli_verify, "run_battery", battery)
     with threadpool_limits(3, user_api="blas"):
         main(["verify", "--json"])
         main(["verify", "--json", "--threads", "2"])
@@ -183,7 +187,7 @@ def _one_line_error(capsys, command):
 
 
 def test_train_refuses_a_bad_out_folder_or_mixture_before_training(tmp_path, capsys, monkeypatch):
-    from cmverify.train import trainer
+    from cmverify.train import _trainer as trainer
 
     monkeypatch.setattr(trainer, "_train", lambda *a: pytest.fail("training started"))
     blocker = tmp_path / "file"
@@ -211,7 +215,7 @@ def test_compare_with_an_unknown_mixture_lists_the_known_ones(tmp_path, capsys):
 
 def _stub_evaluation(monkeypatch):
     """The trainer's evaluation (a compare run, seconds) replaced by a constant."""
-    from cmverify.train import trainer
+    from cmverify.train import _trainer as trainer
 
     monkeypatch.setattr(
         trainer, "_evaluate", lambda model, path, config: {"one_step_rel_rmse": 0.5}
@@ -296,7 +300,7 @@ def test_a_model_file_may_define_dataclasses(tmp_path):
         "    registry: typing.ClassVar[dict] = {}\n\n"
         "    def __call__(self, t, x):\n        return self.c * x\n"
     )
-    assert cli._load_model(f"{model}:Scale", None).c == 1.0
+    assert _load_model(f"{model}:Scale", None).c == 1.0
 
 
 def test_a_checkpoint_that_does_not_fit_is_a_one_line_error(tmp_path, capsys):

@@ -8,8 +8,7 @@ from scipy import stats
 
 import cmverify as cmv
 from cmverify.cli import main
-from cmverify.compare import compare, energy_distance
-from cmverify.models import ModelAdapter, ModelError
+from cmverify.compare import ModelAdapter, ModelError, compare, energy_distance
 
 PATH = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
 FLOW = cmv.ReferenceFlow(PATH)

@@ -13,7 +13,8 @@ import pytest
 
 import cmverify as cmv
 from cmverify.cli import main
-from cmverify.compare import _reference, compare
+from cmverify.compare import compare
+from cmverify.compare._compare import _reference
 
 torch = pytest.importorskip("torch")
 
@@ -409,7 +410,7 @@ def test_figures_keep_exact_zeros_off_the_scale_titles_and_arrows_in_frame(tmp_p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cmverify import _compare_plots
+    from cmverify.compare import _plots as _compare_plots
 
     long_name = "/a/rather/long/path/to/someone's/project/models/checkpoints/model_file.py:Model"
     shifted = half_shifted(0.1)

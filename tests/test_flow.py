@@ -8,12 +8,19 @@ import pytest
 from scipy import linalg, stats
 
 import cmverify as cmv
-from cmverify._extended import extended_flow_map
-from cmverify.batched_rk import solve_batched
-from cmverify.flow import AccuracyWarning, ReferenceFlow, SolverFailure
-from cmverify.gaussian_flow import gaussian_flow_map
-from cmverify.numdiff import time_derivative
-from cmverify.quantile import mixture_log_cdf, mixture_log_sf, mixture_quantile, quantile_flow_map
+from cmverify.reference import (
+    AccuracyWarning,
+    ReferenceFlow,
+    SolverFailure,
+    gaussian_flow_map,
+    mixture_log_cdf,
+    mixture_log_sf,
+    mixture_quantile,
+    quantile_flow_map,
+    solve_batched,
+)
+from cmverify.reference._extended import extended_flow_map
+from cmverify.symbolic import time_derivative
 
 INTERPOLANTS = [cmv.Interpolant.linear(), cmv.Interpolant.trig()]
 #: Issue 3's accuracy target at the default rtol = 1e-10: |X − X_exact| ≤ 1e-9 (1 + |x|).

@@ -8,8 +8,7 @@ from hypothesis import given
 import cmverify as cmv
 from cmverify import interpolants
 from cmverify import strategies as cst
-from cmverify.interpolant import Coefficients
-from cmverify.symbolic import prove_boundary_conditions
+from cmverify.symbolic import Coefficients, prove_boundary_conditions
 
 t = sp.Symbol("t", real=True)
 
@@ -50,7 +49,7 @@ def test_numerics_are_generated_from_the_expressions(interp, s):
 
 @given(interp=cst.interpolants(), s=cst.times(endpoints=False))
 def test_derivatives_match_finite_differences(interp, s):
-    from cmverify.numdiff import time_derivative
+    from cmverify.symbolic import time_derivative
 
     h = 1e-4
     for f, df in (

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cmverify.numdiff import divergence, gradient, stencil, time_derivative
+from cmverify.symbolic import divergence, gradient, stencil, time_derivative
 
 
 @pytest.mark.parametrize("accuracy", [2, 4, 6])

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 import cmverify as cmv
-from cmverify import identities
 from cmverify import strategies as cst
+from cmverify.exact import _identities as identities
 
 seeds = st.integers(0, 2**32 - 1)
 
-#: Budgets (see cmverify.identities): 6th-order differences give ≲ 3e-10 for the
+#: Budgets (see cmverify.exact._identities): 6th-order differences give ≲ 3e-10 for the
 #: continuity residual and ≲ 1e-11 for the score; identities without differences are
 #: exact up to rounding, ≲ 1e-14 relative.
 CONTINUITY_TOLERANCE = 1e-8

@@ -41,7 +41,7 @@ def test_loading_the_plugin_imports_nothing_heavy():
     used to add 2.4 s to a trivial test)."""
     code = (
         "import sys, cmverify.pytest_plugin\n"
-        "heavy = ('numpy', 'scipy', 'sympy', 'torch', 'matplotlib', 'cmverify.path')\n"
+        "heavy = ('numpy', 'scipy', 'sympy', 'torch', 'matplotlib', 'cmverify.exact._path')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -52,7 +52,7 @@ def test_public_names_are_imported_on_first_access():
     code = (
         "import sys, cmverify as cmv\n"
         "assert 'sympy' not in sys.modules\n"
-        "assert cmv.MixturePath is __import__('cmverify.path').path.MixturePath\n"
+        "assert cmv.MixturePath is __import__('cmverify.exact._path').path.MixturePath\n"
         "assert set(cmv.__all__) <= set(dir(cmv)) and cmv.mixtures.eight_gaussians().dim == 2\n"
         "try:\n    cmv.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
     )

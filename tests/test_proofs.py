@@ -47,7 +47,7 @@ def test_no_proven_step_restates_its_lhs(derivation):
 
 
 def test_definitions_name_an_expression_and_are_not_counted_as_proven():
-    from cmverify.proofs.core import Derivation, Step
+    from cmverify.proofs import Derivation, Step
 
     a, b, x = sp.symbols("a b x", real=True)
     named = Step(x, a + b, "Let $x = a + b$.", definition=True)
@@ -72,8 +72,8 @@ def test_param_boundary_checks_the_expressions_the_trainer_evaluates():
     import numpy as np
 
     import cmverify as cmv
-    from cmverify.derivations import consistency_scalings, consistency_scalings_numeric
-    from cmverify.train import model as model_module
+    from cmverify.symbolic import consistency_scalings, consistency_scalings_numeric
+    from cmverify.train import _model as model_module
 
     c_skip, c_out = consistency_scalings()
     proof = next(d for d in derivations() if d.claim == "PARAM-BOUNDARY")
@@ -162,7 +162,7 @@ def test_latex_export_compiles_and_renders(tmp_path):
 
 
 def test_latex_snippets_are_labelled_by_claim():
-    from cmverify.proofs.core import derivation_latex
+    from cmverify.proofs._core import derivation_latex
 
     for d in derivations():
         snippet = derivation_latex(d)
@@ -173,7 +173,7 @@ def test_latex_snippets_are_labelled_by_claim():
 
 def test_latex_export_is_ascii():
     """Every Unicode symbol of the prose is mapped to LaTeX (pdflatex would stop on one)."""
-    from cmverify.proofs.core import article_latex
+    from cmverify.proofs._core import article_latex
 
     text = article_latex(derivations())
     assert sorted({c for c in text if ord(c) > 127}) == []
@@ -183,7 +183,7 @@ def test_latex_export_is_ascii():
 
 
 def test_derivatives_of_undefined_functions_print_with_primes():
-    from cmverify.proofs.core import expr_latex
+    from cmverify.proofs._core import expr_latex
 
     t, s, y, xi = sp.symbols("t s y xi", real=True)
     alpha, F = sp.Function("alpha"), sp.Function("F")
@@ -202,7 +202,7 @@ def test_derivatives_of_undefined_functions_print_with_primes():
 def test_no_subs_or_dummy_variables_in_the_documents():
     """Derivatives at a point printed as Subs(d²/dξ1² α(ξ1), ξ1=s) or its LaTeX twin
     (a bar with ξ_1 = s) were the old output."""
-    from cmverify.proofs.core import article_latex
+    from cmverify.proofs._core import article_latex
 
     documents = [article_latex(derivations()), *(d.to_markdown() for d in derivations())]
     for text in documents:
@@ -218,7 +218,7 @@ def test_latex_never_scales_an_equation():
     """A long equation is broken across lines (split), never shrunk."""
     import re
 
-    from cmverify.proofs.core import article_latex
+    from cmverify.proofs._core import article_latex
 
     latex = article_latex(derivations())
     assert not re.search(r"\\(resizebox|scalebox|tiny|scriptsize|footnotesize|small)\b", latex)
@@ -240,7 +240,7 @@ def _prose_outside_math(latex: str) -> str:
 
 def test_latex_prose_has_real_math_not_ascii_math():
     """Old export: x\\_\\{s$\\to$s-$\\Delta$\\} typeset as text; now $x_{s\\to s-\\Delta}$."""
-    from cmverify.proofs.core import article_latex
+    from cmverify.proofs._core import article_latex
 
     latex = article_latex(derivations())
     assert r"$x_{s-\Delta} = y - \delta\Delta + \tfrac{1}{2} \gamma \Delta^{2}" in latex
@@ -256,7 +256,7 @@ def test_prose_keeps_its_math_between_dollars(derivation):
     Greek letter or math symbol (each would be typeset as text)."""
     import re
 
-    from cmverify.proofs.core import _spans, math_latex
+    from cmverify.proofs._core import _spans, math_latex
 
     fields = [
         derivation.title,
@@ -277,7 +277,7 @@ def test_prose_keeps_its_math_between_dollars(derivation):
 
 
 def test_math_latex_maps_the_unicode_shorthand():
-    from cmverify.proofs.core import _spans, latex_prose, markdown_prose, math_latex
+    from cmverify.proofs._core import _spans, latex_prose, markdown_prose, math_latex
 
     assert math_latex("x_{s−Δ}") == r"x_{s-\Delta}"
     assert math_latex("α̇ x0 + σ̈ x1") == r"\dot{\alpha} x_{0} + \ddot{\sigma} x_{1}"
@@ -298,7 +298,7 @@ def test_math_latex_maps_the_unicode_shorthand():
 
 
 def test_a_step_with_an_order_term_holds_only_up_to_that_order():
-    from cmverify.proofs.core import Step
+    from cmverify.proofs import Step
 
     y, h = sp.symbols("y h", real=True)
     F = sp.Function("F")

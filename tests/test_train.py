@@ -11,11 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import cmverify as cmv  # noqa: E402
-from cmverify.claims.sampling import multistep  # noqa: E402
+from cmverify.claims import multistep  # noqa: E402
 from cmverify.compare import compare  # noqa: E402
 from cmverify.train import ConsistencyModel, TrainConfig, train  # noqa: E402
-from cmverify.train.losses import cd_pairs, consistency_loss, ct_pairs, distance  # noqa: E402
-from cmverify.train.trainer import sample  # noqa: E402
+from cmverify.train._losses import cd_pairs, consistency_loss, ct_pairs, distance  # noqa: E402
+from cmverify.train._trainer import sample  # noqa: E402
 
 PATH = cmv.MixturePath(cmv.mixtures.eight_gaussians())
 
@@ -42,7 +42,7 @@ def test_boundary_condition_is_exact_at_extreme_data_scales(dtype, sigma_data):
     """f(0, x) = x bit for bit over the whole accepted range of σ_d (σ_d² a normal float);
     at t = 1 (α = 0) c_skip = 0 and c_out = σ_d (the closed form σ σ_d / √(α² σ_d² + σ²))
     up to the two roundings of 1/√(1/σ_d²), with no overflow or underflow of σ_d²."""
-    from cmverify.train.model import boundary_scalings
+    from cmverify.train import boundary_scalings
 
     model = ConsistencyModel(cmv.Interpolant.linear(), 2, sigma_data=sigma_data).to(dtype)
     x = torch.randn(100, 2, dtype=dtype)
@@ -71,7 +71,7 @@ def test_boundary_condition_is_exact_at_extreme_data_scales(dtype, sigma_data):
 )
 def test_bad_sigma_data_is_refused(sigma_data, error, message):
     """Before: σ_d = 0 was accepted and f(0, x) was 0/0 = NaN for every x."""
-    from cmverify.train.model import boundary_scalings
+    from cmverify.train import boundary_scalings
 
     with pytest.raises(error, match=message):
         ConsistencyModel(cmv.Interpolant.linear(), 2, sigma_data=sigma_data)
@@ -125,7 +125,7 @@ def test_multistep_sampler_with_the_exact_map_reproduces_p_t():
     x = sample(Exact(), path, 3000, steps=3, seed=1)
     from scipy import stats
 
-    from cmverify.quantile import mixture_log_cdf
+    from cmverify.reference import mixture_log_cdf
 
     p = stats.kstest(x[:, 0], lambda z: np.exp(mixture_log_cdf(path.mixture, z))).pvalue
     assert p > 1e-3
@@ -294,7 +294,7 @@ def test_an_unwritable_checkpoint_folder_fails_before_training(tmp_path):
 def test_a_failed_checkpoint_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     """Atomic writes: a failure while writing step 20's checkpoint leaves step 10's files
     complete and no temporary files."""
-    from cmverify.train import checkpoint
+    from cmverify.train import _checkpoint as checkpoint
 
     config = TrainConfig(steps=30, eval_every=10, **TINY)
     real_save, saves = torch.save, []
@@ -381,7 +381,7 @@ def test_limit_threads_nests_refreshes_and_validates(monkeypatch):
 
 
 def test_progress_lines_carry_elapsed_time_and_eta(monkeypatch):
-    from cmverify.train import trainer
+    from cmverify.train import _trainer as trainer
 
     assert trainer._duration(4.6) == "5 s"
     assert trainer._duration(65) == "1 min 05 s"
@@ -413,7 +413,7 @@ def test_interrupts_held_defers_ctrl_c_to_the_end_of_the_block():
     a = torch.ones(512, 512)
     assert float((a @ a).sum()) == 512.0**3  # a threaded product: torch's workers start
     torch.set_num_threads(before)
-    from cmverify.train.checkpoint import interrupts_held
+    from cmverify.train._checkpoint import interrupts_held
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     events = []

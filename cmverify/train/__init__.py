@@ -10,8 +10,8 @@
 Needs ``torch`` (``pip install cmverify[torch]``).
 """
 
-from .model import MLP, ConsistencyModel, boundary_scalings
-from .trainer import TrainConfig, TrainingInterrupted, TrainResult, train
+from ._model import MLP, ConsistencyModel, boundary_scalings
+from ._trainer import TrainConfig, TrainingInterrupted, TrainResult, train
 
 __all__ = [
     "MLP",

@@ -1,0 +1,130 @@
+"""The argument parser and the dispatch to the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__, _threads
+from ..symbolic import interpolants
+from ._common import _positive_int
+from ._compare import _compare
+from ._proofs import _proofs
+from ._train import _train
+from ._verify import _verify
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cmverify", description="Ground truth for consistency models."
+    )
+    parser.add_argument("--version", action="version", version=f"cmverify {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser("verify", help="measure the theory claims and print the table")
+    output = verify.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the results as JSON")
+    output.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the tables as GitHub Markdown (full claim text) instead of text "
+        "wrapped to 100 columns",
+    )
+    verify.add_argument(
+        "--quick", action="store_true", help="one interpolant per mixture, fewer points (< 30 s)"
+    )
+    verify.add_argument(
+        "--claim", action="append", metavar="ID", help="run only this claim (repeatable)"
+    )
+    verify.add_argument("-v", "--verbose", action="store_true", help="list every check")
+    verify.set_defaults(func=_verify)
+    comp = sub.add_parser("compare", help="compare a consistency model with the exact flow map")
+    comp.add_argument("model", metavar="FILE.py:NAME", help="a callable f(t, x) or torch module")
+    comp.add_argument("--mixture", default="eight_gaussians", help="a name from cmverify.mixtures")
+    comp.add_argument("--interpolant", default="linear", choices=interpolants.names())
+    comp.add_argument("--checkpoint", help="torch state dict (loaded with weights_only=True)")
+    comp.add_argument("--signature", default="t,x", choices=["t,x", "x,t"])
+    comp.add_argument("--time-format", choices=["scalar", "vector", "column"], default=None)
+    comp.add_argument("-n", type=int, default=2000, help="points per time (default 2000)")
+    comp.add_argument("--seed", type=int, default=0)
+    comp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    comp.add_argument("--out", help="folder for comparison.json, comparison.md and figures")
+    comp.add_argument(
+        "--atol",
+        type=float,
+        help="fail (exit 1) unless the error statistic (--metric) is <= ATOL + RTOL * data "
+        "scale at every t (default: no threshold; exit 1 only for failed model calls)",
+    )
+    comp.add_argument(
+        "--rtol",
+        type=float,
+        help="tolerance relative to the data scale sqrt(tr Cov x0) (default 0 when --atol is given)",
+    )
+    comp.add_argument(
+        "--metric",
+        choices=["rmse", "max"],
+        default="rmse",
+        help="statistic of |f - f*| bounded per t: rmse (default, stable in n) or max",
+    )
+    comp.set_defaults(func=_compare)
+    tr = sub.add_parser("train", help="train a consistency model (CT or CD) on a named mixture")
+    tr.add_argument(
+        "--mixture",
+        default="eight_gaussians",
+        help="a name from cmverify.mixtures (default %(default)s)",
+    )
+    tr.add_argument("--interpolant", default="linear", choices=interpolants.names())
+    tr.add_argument("--method", default="cd", choices=["ct", "cd"])
+    tr.add_argument(
+        "--steps", type=int, default=15000, help="training steps (default 15000, ~70 s)"
+    )
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--out",
+        default="cm-run",
+        help="folder for model.pt, config.json, metrics.json and figures (default cm-run); "
+        "checked writable before training; a checkpoint is written there at every "
+        "evaluation, so Ctrl-C (exit status 130) keeps the last one",
+    )
+    tr.add_argument(
+        "--eval-every",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="evaluate against the exact flow map and write a checkpoint every N steps "
+        "(default 1000)",
+    )
+    tr.set_defaults(func=_train)
+    pr = sub.add_parser("proofs", help="print or write the SymPy-checked derivations")
+    pr.add_argument("--claim", action="append", metavar="ID", help="only this claim (repeatable)")
+    pr.add_argument("--format", choices=["markdown", "latex"], default="markdown")
+    pr.add_argument(
+        "--standalone",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="LaTeX: a standalone article (default) or sections for \\input",
+    )
+    pr.add_argument("-o", "--output", help="write to this file")
+    pr.add_argument("--write", metavar="DIR", help="write one Markdown file per claim into DIR")
+    pr.set_defaults(func=_proofs)
+    for command in (verify, comp, tr, pr):
+        command.add_argument(
+            "--threads",
+            type=_positive_int,
+            default=_threads.DEFAULT_THREADS,
+            metavar="N",
+            help=f"BLAS and torch threads (default {_threads.DEFAULT_THREADS}: fastest for "
+            "cmverify's small matrices and networks, and safe on shared cores; try the "
+            "number of idle cores for d in the hundreds)",
+        )
+    args = parser.parse_args(argv)
+    try:
+        with _threads.limit_threads(args.threads):
+            return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"cmverify {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

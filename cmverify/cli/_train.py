@@ -1,0 +1,55 @@
+"""``cmverify train``: the compact CT/CD trainer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..exact import mixtures
+from ._common import _stderr_progress
+
+
+def _train(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    progress = _stderr_progress(start)
+
+    def usage_error(message: str) -> int:
+        print(f"cmverify train: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        mixtures.by_name(args.mixture)  # before torch's import: a typo is told at once
+    except ValueError as exc:
+        return usage_error(str(exc))
+    try:
+        from .._io import check_writable
+        from ..train import TrainConfig, TrainingInterrupted, train
+    except ImportError as exc:
+        return usage_error(f"needs torch ({exc}); install it with pip install 'cmverify[torch]'")
+    try:
+        config = TrainConfig(
+            mixture=args.mixture.replace("-", "_"),
+            interpolant=args.interpolant,
+            method=args.method,
+            steps=args.steps,
+            seed=args.seed,
+            eval_every=args.eval_every,
+        )
+        out = check_writable(args.out, "--out")  # before the work, not after it
+    except ValueError as exc:
+        return usage_error(str(exc))
+    try:
+        result = train(config, progress=progress, threads=args.threads, checkpoint_dir=out)
+    except TrainingInterrupted as stop:
+        print(f"cmverify train: {stop}", file=sys.stderr)
+        return 130
+    if result.comparison is not None:
+        try:
+            for figure in result.comparison.plot(out):
+                progress(f"wrote {figure}")
+        except ImportError as exc:  # matplotlib is an optional extra
+            progress(f"figures skipped ({exc}); pip install 'cmverify[plots]' to draw them")
+    print(json.dumps(result.metrics, indent=2))
+    return 0

@@ -1,0 +1,139 @@
+"""Named Gaussian mixtures and a generator of random well-conditioned ones (exact layer).
+
+Every constructor returns a fresh :class:`~cmverify.exact.GaussianMixture`.
+:func:`by_name` accepts underscores or dashes (``eight_gaussians``, ``eight-gaussians``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .._validation import as_count, as_float_array, as_rng
+from ._mixture import GaussianMixture
+
+__all__ = [
+    "EIGHT_GAUSSIANS_RADIUS",
+    "EIGHT_GAUSSIANS_STD",
+    "by_name",
+    "eight_gaussians",
+    "gaussian",
+    "mild_bimodal",
+    "names",
+    "random_mixture",
+    "seed_bimodal",
+]
+
+#: Radius of the circle carrying the modes of :func:`eight_gaussians`.
+EIGHT_GAUSSIANS_RADIUS = 2.0
+#: Standard deviation (isotropic) of each mode of :func:`eight_gaussians`.
+EIGHT_GAUSSIANS_STD = 0.2
+
+
+def seed_bimodal() -> GaussianMixture:
+    """The seed figure's data, ``d = 1``: ``0.8 N(−1, 0.1²) + 0.2 N(2, 0.1²)``."""
+    return GaussianMixture([0.8, 0.2], [[-1.0], [2.0]], np.full((2, 1, 1), 0.1**2))
+
+
+def mild_bimodal() -> GaussianMixture:
+    """``d = 1``: ``0.5 N(−0.5, 0.45²) + 0.5 N(0.6, 0.4²)``: two modes, but close enough
+    that ``f*`` has no steep transition between them.
+
+    The global claims (CT-GLOBAL, SONG-T1) are asymptotic statements for smooth ``f*``.
+    For ``seed_bimodal`` the data density between the modes is about 1e-49 and
+    ``f*(1, ·)`` jumps there on a scale below any grid; even for
+    ``0.6 N(−0.7, 0.4²) + 0.4 N(0.9, 0.3²)`` the CT recursion's error still falls like
+    ``Δ^{1/2}`` up to ``N ≈ 1000`` (see :mod:`cmverify.claims.induction`). This mixture
+    reaches the ``O(Δ)`` regime by ``N = 32``.
+    """
+    return GaussianMixture([0.5, 0.5], [[-0.5], [0.6]], [[[0.45**2]], [[0.4**2]]])
+
+
+def eight_gaussians() -> GaussianMixture:
+    """``d = 2``: eight equally weighted modes ``N(2 (cos θ_k, sin θ_k), 0.2² I)``, ``θ_k = kπ/4``.
+
+    Radius :data:`EIGHT_GAUSSIANS_RADIUS` = 2, standard deviation
+    :data:`EIGHT_GAUSSIANS_STD` = 0.2 per coordinate.
+    """
+    angles = np.arange(8) * (np.pi / 4)
+    means = EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    covs = np.broadcast_to(EIGHT_GAUSSIANS_STD**2 * np.eye(2), (8, 2, 2))
+    return GaussianMixture(np.full(8, 1 / 8), means, covs)
+
+
+def gaussian(mean: object = None, cov: object = None) -> GaussianMixture:
+    """A single Gaussian ``N(mean, cov)`` as a one-component mixture.
+
+    With no arguments: the anisotropic ``d = 2`` Gaussian with mean ``(0.5, −0.25)`` and
+    covariance ``[[0.5, 0.3], [0.3, 0.4]]`` (eigenvalues ≈ 0.755 and 0.145), the
+    Gaussian of the ``verify`` battery.
+    """
+    if mean is None and cov is None:
+        mean, cov = [0.5, -0.25], [[0.5, 0.3], [0.3, 0.4]]
+    if mean is None or cov is None:
+        raise ValueError("gaussian() takes both mean and cov, or neither")
+    mean_arr = np.atleast_1d(as_float_array(mean, "mean"))
+    cov_arr = np.atleast_2d(as_float_array(cov, "cov"))
+    if mean_arr.ndim != 1:
+        raise ValueError(f"mean must have shape (d,), got {mean_arr.shape}")
+    return GaussianMixture([1.0], mean_arr[None], cov_arr[None])
+
+
+def random_mixture(
+    dim: int,
+    n_components: int,
+    rng: np.random.Generator | int | None = None,
+    *,
+    max_condition: float = 10.0,
+    min_variance: float = 0.05,
+    mean_scale: float = 2.0,
+) -> GaussianMixture:
+    """A random mixture with well-conditioned components.
+
+    Weights are Dirichlet(2, …, 2); means uniform in ``[−mean_scale, mean_scale]^d``;
+    each covariance is ``U diag(λ) Uᵀ`` with ``U`` Haar-random orthogonal and ``λ``
+    log-uniform in ``[min_variance, min_variance · max_condition]`` (so every
+    condition number is at most ``max_condition``).
+    """
+    dim, n_components = as_count(dim, "dim"), as_count(n_components, "n_components")
+    if dim < 1 or n_components < 1:
+        raise ValueError(f"dim and n_components must be ≥ 1, got {dim} and {n_components}")
+    if not max_condition >= 1.0:
+        raise ValueError(f"max_condition must be ≥ 1, got {max_condition}")
+    if not min_variance > 0.0:
+        raise ValueError(f"min_variance must be > 0, got {min_variance}")
+    rng = as_rng(rng)
+    weights = rng.dirichlet(np.full(n_components, 2.0))
+    means = rng.uniform(-mean_scale, mean_scale, size=(n_components, dim))
+    covs = np.empty((n_components, dim, dim))
+    for k in range(n_components):
+        q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+        q = q * np.sign(np.diag(r))
+        lam = min_variance * np.exp(rng.uniform(0.0, np.log(max_condition), size=dim))
+        covs[k] = (q * lam) @ q.T
+        covs[k] = 0.5 * (covs[k] + covs[k].T)
+    return GaussianMixture(weights / weights.sum(), means, covs)
+
+
+_NAMED: dict[str, Callable[[], GaussianMixture]] = {
+    "seed_bimodal": seed_bimodal,
+    "eight_gaussians": eight_gaussians,
+    "mild_bimodal": mild_bimodal,
+    "gaussian": gaussian,
+}
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`by_name`."""
+    return sorted(_NAMED)
+
+
+def by_name(name: str) -> GaussianMixture:
+    """The named mixture; dashes and underscores are interchangeable."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    if key not in _NAMED:
+        raise ValueError(f"unknown mixture {name!r}; known: {', '.join(names())}")
+    return _NAMED[key]()

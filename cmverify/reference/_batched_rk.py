@@ -1,0 +1,272 @@
+"""Batched DOP853 with per-trajectory step-size control (reference layer).
+
+``scipy.integrate.solve_ivp`` controls one error norm over the whole state vector: the
+RMS over all components. Batching ``B`` trajectories of dimension ``d`` into one state
+therefore bounds each trajectory's local error only by about ``sqrt(B)`` times the
+tolerance, and one hard trajectory forces tiny steps on all the easy ones.
+
+This module runs Dormand and Prince's 8(5,3) method — SciPy's DOP853 tableau, imported
+from SciPy, with SciPy's step-size rule (Hairer, Nørsett & Wanner, *Solving ODEs I*,
+II.4 and II.10) — on many independent trajectories at once, each with **its own** time,
+step size, error norm and accept/reject decision. Every stage evaluates the right-hand
+side once on all still-active trajectories, each at its own time, so the batch costs one
+vectorized call per stage while every trajectory takes exactly the steps it would take
+if solved alone.
+
+Error norm of one trajectory (dimension ``d``), as in SciPy's DOP853:
+``sc = atol + rtol · max(|y|, |y_new|)``, ``e5 = Σ_s E5_s K_s / sc``,
+``e3 = Σ_s E3_s K_s / sc``, ``err = |h| · |e5|² / sqrt(d · (|e5|² + 0.01 |e3|²))``;
+a step is accepted when ``err < 1``, and ``h`` is multiplied by
+``clip(0.9 err^{-1/8}, 0.2, 10)`` (at most 1 right after a rejection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    from scipy.integrate._ivp import dop853_coefficients as _dop853
+except ImportError as exc:  # pragma: no cover - only with a SciPy that moved the module
+    raise ImportError(
+        "cmverify needs SciPy's DOP853 tableau (scipy.integrate._ivp.dop853_coefficients)"
+    ) from exc
+
+from .._memory import keep_freed_memory
+
+__all__ = ["BatchedSolution", "SolverFailure", "solve_batched"]
+
+_N_STAGES = _dop853.N_STAGES
+_A = _dop853.A[:_N_STAGES, :_N_STAGES]
+_B = _dop853.B
+_C = _dop853.C[:_N_STAGES]
+_E3 = _dop853.E3
+_E5 = _dop853.E5
+_ORDER = 8
+_ERROR_EXPONENT = -1.0 / _ORDER  # the error estimate is of order 7 in h
+_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+#: A right-hand side ``f(t, y)`` with ``t`` of shape ``(m,)`` and ``y`` of shape ``(m, d)``.
+RightHandSide = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class SolverFailure(RuntimeError):
+    """Some trajectories could not be integrated; ``indices`` says which, ``reasons`` why."""
+
+    def __init__(self, message: str, indices: np.ndarray, reasons: list[str]) -> None:
+        super().__init__(message)
+        self.indices = indices
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class BatchedSolution:
+    """Result of :func:`solve_batched`.
+
+    Attributes:
+        y: final states, shape ``(n, d)``.
+        n_accepted, n_rejected: steps per trajectory, shape ``(n,)``.
+        n_calls: batched right-hand-side calls (each on the still-active trajectories).
+        n_row_evaluations: right-hand-side evaluations summed over trajectories.
+    """
+
+    y: np.ndarray
+    n_accepted: np.ndarray
+    n_rejected: np.ndarray
+    n_calls: int
+    n_row_evaluations: int
+
+
+class _Counter:
+    def __init__(self, fun: RightHandSide) -> None:
+        self.fun = fun
+        self.calls = 0
+        self.rows = 0
+
+    def __call__(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.rows += y.shape[0]
+        return self.fun(t, y)
+
+
+def _evaluate_finite(fun: _Counter, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``fun(t, y)`` on the rows whose state is finite; NaN on the others (a stage that
+    already went non-finite is not passed on to the user's right-hand side)."""
+    ok = np.all(np.isfinite(y), axis=1)
+    if ok.all():
+        return fun(t, y)
+    out = np.full_like(y, np.nan)
+    if ok.any():
+        out[ok] = fun(t[ok], y[ok])
+    return out
+
+
+def _rms(z: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean(z * z, axis=1))
+
+
+def _initial_step(
+    fun: _Counter,
+    t0: np.ndarray,
+    y0: np.ndarray,
+    f0: np.ndarray,
+    direction: np.ndarray,
+    length: np.ndarray,
+    rtol: float,
+    atol: float,
+) -> np.ndarray:
+    """Hairer's starting step, per trajectory (one extra right-hand-side call)."""
+    scale = atol + np.abs(y0) * rtol
+    d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+    h0 = np.minimum(h0, length)
+    f1 = fun(t0 + h0 * direction, y0 + (h0 * direction)[:, None] * f0)
+    d2 = _rms((f1 - f0) / scale) / h0
+    dmax = np.maximum(d1, d2)
+    with np.errstate(divide="ignore"):
+        h1 = np.where(dmax <= 1e-15, np.maximum(1e-6, h0 * 1e-3), (0.01 / dmax) ** (1 / _ORDER))
+    h = np.minimum(np.minimum(100 * h0, h1), length)
+    # A non-finite f1 (the right-hand side failed near the start) leaves h undefined:
+    # start small and let the error control and the failure report deal with it.
+    return np.where(np.isfinite(h) & (h > 0), h, 1e-6 * length)
+
+
+def solve_batched(
+    fun: RightHandSide,
+    y0: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    *,
+    rtol: float,
+    atol: float,
+    max_steps: int = 100_000,
+    max_step: float = np.inf,
+    dtype: type = np.float64,
+    first_step_factor: float = 1.0,
+) -> BatchedSolution:
+    """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
+
+    Arguments:
+        fun: vectorized right-hand side, called with per-row times ``(m,)`` and states
+            ``(m, d)`` for the ``m`` still-active trajectories.
+        y0: initial states, shape ``(n, d)``.
+        t0, t1: start and end times, shape ``(n,)`` (either direction; equal means no
+            integration).
+        rtol, atol: tolerances of each trajectory's local error (norm above).
+        max_steps: accepted plus rejected steps allowed per trajectory.
+        max_step: the longest step in time.
+        first_step_factor: multiplies Hairer's starting step (≤ 1: a shorter first step,
+            so that solves at different levels of refinement do not share it).
+        dtype: the floating type of the state and time (``np.float64``; ``np.longdouble``
+            for extended-precision verification solves, see :mod:`cmverify.reference._extended`).
+
+    Raises :class:`SolverFailure` naming the trajectories that failed (step size below
+    ``10 × spacing(t)``, a non-finite right-hand side that no step reduction avoids, or
+    ``max_steps`` exceeded) and why.
+    """
+    keep_freed_memory()
+    y0 = np.asarray(y0, dtype=dtype)
+    n, d = y0.shape
+    t = np.array(t0, dtype=dtype)
+    t_end = np.asarray(t1, dtype=dtype)
+    y = y0.copy()
+    direction = np.sign(t_end - t)
+    n_acc = np.zeros(n, dtype=np.int64)
+    n_rej = np.zeros(n, dtype=np.int64)
+    counted = _Counter(fun)
+    failures: dict[int, str] = {}
+
+    active = np.flatnonzero(direction != 0)
+    if active.size == 0:
+        return BatchedSolution(y, n_acc, n_rej, 0, 0)
+    f = np.empty_like(y)
+    f[active] = counted(t[active], y[active])
+    bad = active[~np.all(np.isfinite(f[active]), axis=1)]
+    for i in bad:
+        failures[int(i)] = f"right-hand side is not finite at the start (t = {t[i]!r})"
+    active = np.setdiff1d(active, bad)
+    h_abs = np.zeros(n, dtype=dtype)
+    just_rejected = np.zeros(n, dtype=bool)
+    saw_nonfinite = np.zeros(n, dtype=bool)
+    if active.size:
+        h_abs[active] = first_step_factor * _initial_step(
+            counted,
+            t[active],
+            y[active],
+            f[active],
+            direction[active],
+            np.abs(t_end[active] - t[active]),
+            rtol,
+            atol,
+        )
+
+    k = np.empty((_N_STAGES + 1, n, d), dtype=dtype)
+    while active.size:
+        ta, ya, da = t[active], y[active], direction[active]
+        min_step = 10 * np.abs(np.nextafter(ta, da * np.inf) - ta)
+        too_small = h_abs[active] < min_step
+        if np.any(too_small):
+            for i in active[too_small]:
+                cause = " after non-finite right-hand side values" if saw_nonfinite[i] else ""
+                failures[int(i)] = f"step size fell below 10 × spacing(t) at t = {t[i]!r}{cause}"
+            active = active[~too_small]
+            continue
+        h = np.minimum(h_abs[active], max_step) * da
+        t_new = ta + h
+        overshoot = da * (t_new - t_end[active]) > 0
+        t_new[overshoot] = t_end[active][overshoot]
+        h = t_new - ta
+
+        ka = k[:, : active.size]
+        ka[0] = f[active]
+        for s in range(1, _N_STAGES):
+            dy = np.tensordot(_A[s, :s], ka[:s], axes=(0, 0)) * h[:, None]
+            ka[s] = _evaluate_finite(counted, ta + _C[s] * h, ya + dy)
+        y_new = ya + h[:, None] * np.tensordot(_B, ka[:_N_STAGES], axes=(0, 0))
+        f_new = _evaluate_finite(counted, t_new, y_new)
+        ka[_N_STAGES] = f_new
+
+        scale = atol + np.maximum(np.abs(ya), np.abs(y_new)) * rtol
+        e5 = np.tensordot(_E5, ka, axes=(0, 0)) / scale
+        e3 = np.tensordot(_E3, ka, axes=(0, 0)) / scale
+        e5_2 = np.sum(e5 * e5, axis=1)
+        e3_2 = np.sum(e3 * e3, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            err = np.where(
+                (e5_2 == 0) & (e3_2 == 0), 0.0, np.abs(h) * e5_2 / np.sqrt((e5_2 + 0.01 * e3_2) * d)
+            )
+            finite = np.all(np.isfinite(y_new), axis=1) & np.all(np.isfinite(f_new), axis=1)
+            err = np.where(finite & np.isfinite(err), err, np.inf)
+            saw_nonfinite[active[~finite]] = True
+            factor = np.where(err == 0, _MAX_FACTOR, _SAFETY * err**_ERROR_EXPONENT)
+
+        accept = err < 1
+        acc, rej = active[accept], active[~accept]
+        grow = np.minimum(_MAX_FACTOR, factor[accept])
+        grow = np.where(just_rejected[acc], np.minimum(1.0, grow), grow)
+        h_abs[acc] = np.abs(h[accept]) * grow
+        t[acc], y[acc], f[acc] = t_new[accept], y_new[accept], f_new[accept]
+        n_acc[acc] += 1
+        just_rejected[acc] = False
+        h_abs[rej] = np.abs(h[~accept]) * np.maximum(_MIN_FACTOR, factor[~accept])
+        n_rej[rej] += 1
+        just_rejected[rej] = True
+
+        done = t[active] == t_end[active]
+        over_budget = (n_acc[active] + n_rej[active] >= max_steps) & ~done
+        for i in active[over_budget]:
+            failures[int(i)] = f"more than max_steps = {max_steps} steps (stopped at t = {t[i]!r})"
+        active = active[~done & ~over_budget]
+
+    if failures:
+        indices = np.array(sorted(failures))
+        reasons = [failures[i] for i in indices]
+        shown = "; ".join(f"#{i}: {failures[i]}" for i in indices[:5])
+        more = f" (and {len(indices) - 5} more)" if len(indices) > 5 else ""
+        raise SolverFailure(
+            f"DOP853 failed on {len(indices)} of {n} trajectories: {shown}{more}", indices, reasons
+        )
+    return BatchedSolution(y, n_acc, n_rej, counted.calls, counted.rows)

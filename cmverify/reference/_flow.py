@@ -1,0 +1,375 @@
+"""Reference probability-flow maps ``X_{s→t}`` of mixture paths by ODE (reference layer).
+
+``X_{s→t}(x)`` solves ``dx/dτ = v(τ, x)`` from ``x`` at ``τ = s`` to ``τ = t`` with the
+closed-form velocity of :class:`~cmverify.exact.MixturePath`; the consistency function is
+``f*(t, x) = X_{t→0}(x)``. Every trajectory is integrated by the batched DOP853 of
+:mod:`cmverify.reference._batched_rk` with its own step-size control, so the tolerance holds per
+trajectory, not for the RMS over a batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._threads import limit_threads
+from .._validation import as_count, as_float_array, as_points, as_real, as_times
+from ..exact import MixturePath
+from ._batched_rk import SolverFailure, solve_batched
+
+__all__ = ["AccuracyWarning", "FlowSolution", "ReferenceFlow", "SolverFailure"]
+
+#: The smallest target accuracy offered (its first level's local tolerance is 1e-14).
+MIN_RTOL = 1e-12
+#: The solves of one trajectory, level after level: (local tolerance ÷ rtol, step cap ÷
+#: ``max_step``). Levels 0 and 1 run for every trajectory; level 1 is returned, with
+#: ``error_estimate = |X_1 − X_0|``. A trajectory whose estimate exceeds its target goes
+#: on to the next level (estimate ``|X_k − X_{k−1}|``, ``X_k`` returned), up to the last.
+#: Each level is 100× tighter with shorter steps, so its error is a small fraction of the
+#: previous level's and the difference over-estimates it. Why each level also shortens the
+#: steps: DOP853's embedded estimate can be fooled by long steps, and two solves with the
+#: same step cap were then wrong *together* — measured: 1-d mixtures of narrow modes where
+#: local tolerances 1e-8 and 1e-6 (steps ≤ 1/32 and 1/16) both ended 3e-6 and 1.2e-6 off,
+#: agreeing to 1.8e-6, while 1e-10 with steps ≤ 1/64 was 1e-10 off; and at the local
+#: floor 1e-14, equal tolerances take equal steps where the tolerance governs (two 8-d
+#: solves with steps ≤ 1/64 and ≤ 1/128 agreed to 9e-12 while both were 1e-10 off).
+LEVELS = ((1e-2, 1.0), (1e-4, 0.5), (1e-6, 1 / 16), (1e-8, 1 / 128))
+#: Each level after the first also shortens its *first* step by its step-cap factor:
+#: Hairer's starting-step rule hardly depends on the tolerance (where ``v = 0`` at the
+#: start, as for the trig interpolant at ``t = 0``, it gives 1e-4 at any tolerance), and a
+#: first step across a narrow mode's transition (std 3e-4) was accepted, wrongly, by every
+#: level alike (a review's finding: 5.6e-8 off at rtol 1e-12, estimate 4e-15). A different
+#: first step also shifts every later step, so solves at the tolerance floor differ too.
+#: No solve runs below this local tolerance (float64 rounding).
+MIN_LOCAL_RTOL = 1e-14
+#: Kept for compatibility: the first level's local tolerance relative to rtol.
+LOCAL_FACTOR = LEVELS[0][0]
+#: Default cap on the step size. DOP853's embedded error estimate can be fooled by a
+#: long step: on random Gaussians at a local tolerance of 1e-10, uncapped steps (as in
+#: solve_ivp) left single trajectories 3e-7 off; capped at 1/32, 7e-11. The cap also
+#: saves most rejected steps on eight_gaussians (benchmarks/RESULTS.md).
+DEFAULT_MAX_STEP = 1.0 / 32
+
+
+class AccuracyWarning(UserWarning):
+    """Some trajectories could not be shown to meet the target accuracy.
+
+    Raised (as a warning) by :meth:`ReferenceFlow.solve` when, after the refinements, a
+    trajectory's error estimate still exceeds ``atol + rtol |X|``: the flow amplifies
+    perturbations along it so much (near a separatrix between modes) that float64 cannot
+    resolve it to the target. ``FlowSolution.unresolved`` lists them.
+    """
+
+
+@dataclass(frozen=True)
+class FlowSolution:
+    """``X_{s→t}(x)`` with its cost and its per-trajectory accuracy check.
+
+    Attributes:
+        x: the mapped points, shape ``(n, d)``.
+        n_accepted, n_rejected: DOP853 steps per trajectory of the solve whose result is
+            returned, shape ``(n,)``.
+        n_calls: batched velocity evaluations of all solves (fine, check, refinements,
+            certificate); ``n_row_evaluations`` their total rows.
+        error_estimate: per trajectory ``|X_k − X_{k−1}|`` (Euclidean): the difference
+            between the returned solve and the previous, looser one with longer steps
+            (see ``LEVELS``), shape ``(n,)``. It bounds the discretization error, not
+            the float64 rounding of the velocity amplified by the flow: measured over
+            1,025,000 trajectories, it fell below the true error only on 158, mostly
+            between narrow modes, where that error was ≤ 0.19 of the target
+            (benchmarks/RESULTS.md).
+        target: per trajectory ``atol + rtol |X|``, shape ``(n,)``.
+        n_refinements: levels beyond the first two each trajectory went through, shape
+            ``(n,)``.
+        unresolved: indices of the trajectories whose estimate still exceeds the target
+            after the refinements (empty unless an :class:`AccuracyWarning` was issued).
+        certificate: how the error was bounded, in words.
+    """
+
+    x: np.ndarray
+    n_accepted: np.ndarray
+    n_rejected: np.ndarray
+    n_calls: int
+    n_row_evaluations: int
+    error_estimate: np.ndarray
+    target: np.ndarray
+    n_refinements: np.ndarray
+    unresolved: np.ndarray
+    certificate: str
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of ``v``, shape ``(n,)``, without overflow or underflow
+    of the squares (rows of 1e160 have norms, not inf)."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape[0] == 0:
+        return np.zeros(0)
+    m = np.max(np.abs(v), axis=1)
+    safe = np.where(m > 0, m, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return m * np.sqrt(np.sum((v / safe[:, None]) ** 2, axis=1))
+
+
+class ReferenceFlow:
+    """Exact flow maps of a :class:`MixturePath`, accurate per trajectory.
+
+    Arguments:
+        path: the probability path whose velocity defines the flow.
+        rtol: target accuracy of each trajectory, relative (≥ 1e-12). The guarantee below
+            is measured at rtol ≥ 1e-10; below that, the float64 rounding of the velocity,
+            amplified by the flow (about 1/std across narrow modes), can exceed the target
+            unseen (one Gaussian of std 3e-4, trig, mapped forward from t = 0: 2.9× the
+            target at rtol 1e-12).
+        atol: absolute target, default ``rtol``. Each returned trajectory satisfies
+            ``|X − X_exact| ≤ atol + rtol |X|`` (Euclidean norms), or is reported (see
+            below).
+        max_steps: steps (accepted and rejected) allowed per trajectory in the first solve;
+            a level with a step cap ``c`` times shorter is allowed ``c`` times as many.
+        max_step: the longest step in time (default 1/32, see ``DEFAULT_MAX_STEP``).
+        threads: BLAS threads during a solve (default 1: the velocity's BLAS calls are
+            small; ``None`` leaves the setting alone).
+
+    How the target is met, per trajectory (``LEVELS``):
+
+    1. two DOP853 solves, each with its own step size and error norm per trajectory (never
+       an RMS over the batch): one at local tolerance ``rtol / 100`` with steps ≤
+       ``max_step``, one at ``rtol / 10⁴`` (never below 1e-14) with steps ≤
+       ``max_step / 2``; the second is returned, ``error_estimate = |X_1 − X_0|``;
+    2. trajectories with ``error_estimate > atol + rtol |X|`` are solved again, 100 times
+       tighter with an eighth of the step cap, the previous solve serving as the check —
+       at most twice.
+
+    Why a local tolerance is not enough: a local error ``e`` committed at time ``τ``
+    reaches the end multiplied by ``∇X_{τ→t}``, and trajectories that pass near a
+    separatrix between modes amplify it by 10⁴ and more (measured: a trajectory of a
+    random 8-d mixture whose every step met its local tolerance 1e-12 ended 1.1e-8 off,
+    the sum of its local errors times that amplification). The check solve suffers the same
+    amplification, so the difference sees it. A trajectory still over target after the
+    refinements is listed in ``FlowSolution.unresolved`` with an :class:`AccuracyWarning`
+    (float64 cannot resolve seed_bimodal's jump between modes, for instance). The measured
+    worst case is in benchmarks/RESULTS.md ("Reference flow: worst case over 10⁶
+    trajectories": no trajectory over target, worst 0.95 of it); the solves cost 2.6–3.4
+    times the velocity evaluations of the first one alone.
+    """
+
+    def __init__(
+        self,
+        path: MixturePath,
+        rtol: float = 1e-10,
+        atol: float | None = None,
+        *,
+        max_steps: int = 100_000,
+        max_step: float = DEFAULT_MAX_STEP,
+        threads: int | None = 1,
+    ) -> None:
+        if not isinstance(path, MixturePath):
+            raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
+        rtol = as_real(rtol, "rtol")
+        atol = rtol if atol is None else as_real(atol, "atol")
+        if not MIN_RTOL <= rtol < 1:
+            raise ValueError(f"rtol must lie in [{MIN_RTOL:g}, 1), got {rtol!r}")
+        if not 0 < atol < 1:
+            raise ValueError(f"atol must lie in (0, 1), got {atol!r}")
+        if as_count(max_steps, "max_steps") < 1:
+            raise ValueError(f"max_steps must be ≥ 1, got {max_steps!r}")
+        max_step = as_real(max_step, "max_step")
+        if not max_step > 0:
+            raise ValueError(f"max_step must be > 0, got {max_step!r}")
+        self.max_step = max_step
+        self._path = path
+        self.rtol = rtol
+        self.atol = atol
+        self.max_steps = int(max_steps)
+        limit_threads(threads)  # validates threads
+        self.threads = threads
+
+    @property
+    def path(self) -> MixturePath:
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"ReferenceFlow({self._path!r}, rtol={self.rtol:g}, atol={self.atol:g})"
+
+    def _velocity(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return self._path.velocity(t, y)
+
+    def _integrate(
+        self,
+        x: np.ndarray,
+        s: np.ndarray,
+        t: np.ndarray,
+        rtol: float,
+        atol: float,
+        cap: float,
+        max_steps: int,
+        first_step_factor: float = 1.0,
+    ):
+        n = x.shape[0]
+        return solve_batched(
+            self._velocity,
+            x,
+            np.broadcast_to(s, (n,)),
+            np.broadcast_to(t, (n,)),
+            rtol=max(rtol, MIN_LOCAL_RTOL),
+            atol=max(atol, MIN_LOCAL_RTOL),
+            max_steps=max_steps,
+            max_step=cap,
+            first_step_factor=first_step_factor,
+        )
+
+    def solve(self, x: object, s: object, t: object, *, certify: bool = False) -> FlowSolution:
+        """``X_{s→t}(x)`` with solver statistics and a per-trajectory error estimate.
+
+        ``x`` has shape ``(n, d)``; ``s`` and ``t`` are floats or arrays of shape ``(n,)``
+        in ``[0, 1]`` (either direction). With ``certify=True`` every trajectory goes one
+        refinement level further (``LEVELS``): it is solved again 100 times tighter with an
+        eighth of the step, that solve is returned, and the estimate is its difference to
+        the previous level.
+
+        Raises :class:`SolverFailure` with the indices of the trajectories the solver
+        could not integrate; warns with :class:`AccuracyWarning` when some trajectories
+        cannot be shown to meet the target (``FlowSolution.unresolved``).
+        """
+        return self._checked(x, s, t, certify, stacklevel=3)
+
+    def _checked(
+        self, x: object, s: object, t: object, certify: bool, stacklevel: int
+    ) -> FlowSolution:
+        """Validate, then :meth:`_solve` under the thread limit; ``stacklevel`` makes an
+        :class:`AccuracyWarning` point at the user's call."""
+        x = as_points(x, self._path.dim)
+        n = x.shape[0]
+        s_arr = np.broadcast_to(as_times(s, n, "s"), (n,))
+        t_arr = np.broadcast_to(as_times(t, n, "t"), (n,))
+        with limit_threads(self.threads):
+            return self._solve(x, s_arr, t_arr, certify, stacklevel + 1)
+
+    def _cap(self, k: int) -> float:
+        """Level ``k``'s step cap; beyond the first level an infinite ``max_step`` is read
+        as the whole interval (else every level would take the same steps)."""
+        base = self.max_step if k == 0 else min(self.max_step, 1.0)
+        return base * LEVELS[k][1]
+
+    def _level(self, k: int, x: np.ndarray, s: np.ndarray, t: np.ndarray):
+        tol_factor, cap_factor = LEVELS[k]
+        return self._integrate(
+            x,
+            s,
+            t,
+            self.rtol * tol_factor,
+            self.atol * tol_factor,
+            self._cap(k),
+            # a level with steps c times shorter may take c times as many
+            int(np.ceil(self.max_steps / cap_factor)),
+            first_step_factor=cap_factor,
+        )
+
+    def _target(self, y: np.ndarray) -> np.ndarray:
+        return self.atol + self.rtol * _norm(y)
+
+    def _solve(
+        self, x: np.ndarray, s: np.ndarray, t: np.ndarray, certify: bool, stacklevel: int
+    ) -> FlowSolution:
+        n = len(x)
+        previous = self._level(0, x, s, t)
+        current = self._level(1, x, s, t)
+        calls = previous.n_calls + current.n_calls
+        rows = previous.n_row_evaluations + current.n_row_evaluations
+        y, n_acc, n_rej = current.y.copy(), current.n_accepted.copy(), current.n_rejected.copy()
+        error = _norm(y - previous.y)
+        target = self._target(y)
+        level = np.ones(n, dtype=np.int64)
+        failed: dict[int, str] = {}
+        todo = np.arange(n) if certify else np.flatnonzero(~(error <= target))
+        for k in range(2, len(LEVELS)):
+            if todo.size == 0:
+                break
+            try:
+                sol = self._level(k, x[todo], s[todo], t[todo])
+            except SolverFailure as exc:  # keep the previous level for those; go on
+                for i, reason in zip(exc.indices, exc.reasons, strict=True):
+                    failed[int(todo[i])] = reason
+                todo = np.delete(todo, exc.indices)
+                if todo.size == 0:
+                    break
+                sol = self._level(k, x[todo], s[todo], t[todo])
+            calls, rows = calls + sol.n_calls, rows + sol.n_row_evaluations
+            error[todo] = _norm(sol.y - y[todo])
+            y[todo], n_acc[todo], n_rej[todo] = sol.y, sol.n_accepted, sol.n_rejected
+            target[todo] = self._target(sol.y)
+            level[todo] = k
+            todo = todo[~(error[todo] <= target[todo])]
+        unresolved = np.union1d(todo, np.array(sorted(failed), dtype=np.int64))
+        unresolved = unresolved[~(error[unresolved] <= target[unresolved])]
+        refined = int(np.count_nonzero(level > 1))
+        certificate = (
+            "DOP853 (SciPy's tableau) per trajectory, in that trajectory's own norm (not the "
+            f"batch's), at local rtol = rtol × {LEVELS[1][0]:g} (≥ {MIN_LOCAL_RTOL:g}) with "
+            f"steps ≤ {self._cap(1):g}; error estimated as the difference to "
+            f"a solve at rtol × {LEVELS[0][0]:g} with steps ≤ {self._cap(0):g}"
+            f"; {refined} trajectories refined (levels in FlowSolution.n_refinements); "
+            f"max estimate / target {float(np.max(error / target, initial=0.0)):.2g}"
+        )
+        if unresolved.size:
+            worst = int(unresolved[np.argmax(error[unresolved] / target[unresolved])])
+            why = f"; solver failures: {failed[worst]}" if worst in failed else ""
+            warnings.warn(
+                f"{unresolved.size} of {n} trajectories could not be shown to meet the target "
+                f"atol + rtol|X| (rtol = {self.rtol:g}, atol = {self.atol:g}): worst #{worst}, "
+                f"estimated error {error[worst]:.2e} against {target[worst]:.2e} after "
+                f"{int(level[worst]) - 1} refinements{why}. Where refinement cannot help, the "
+                "flow amplifies perturbations along them beyond what float64 resolves "
+                "(FlowSolution.unresolved lists them)",
+                AccuracyWarning,
+                stacklevel=stacklevel,
+            )
+        return FlowSolution(
+            x=y,
+            n_accepted=n_acc,
+            n_rejected=n_rej,
+            n_calls=calls,
+            n_row_evaluations=rows,
+            error_estimate=error,
+            target=target,
+            n_refinements=level - 1,
+            unresolved=unresolved,
+            certificate=certificate,
+        )
+
+    def map(self, x: object, s: object, t: object) -> np.ndarray:
+        """``X_{s→t}(x)``, shape ``(n, d)`` (see :meth:`solve`)."""
+        return self._checked(x, s, t, False, stacklevel=3).x
+
+    def consistency(self, t: object, x: object) -> np.ndarray:
+        """The consistency function ``f*(t, x) = X_{t→0}(x)``, shape ``(n, d)``."""
+        return self._checked(x, t, 0.0, False, stacklevel=3).x
+
+    def trajectory(self, x: object, s: float, t: float, ts: object) -> np.ndarray:
+        """The trajectories from ``x`` at time ``s`` evaluated at the times ``ts``.
+
+        ``s`` and ``t`` are single times; ``ts`` is a 1-d array of times in the closed
+        interval between them, ordered from ``s`` towards ``t``. Each output time is hit
+        exactly (the integration restarts there; no interpolation). Returns shape
+        ``(len(ts), n, d)``.
+        """
+        x = as_points(x, self._path.dim)
+        s_val, t_val = as_times(s, name="s"), as_times(t, name="t")
+        if s_val.ndim or t_val.ndim:
+            raise ValueError("s and t must be single times for trajectory")
+        times = as_float_array(ts, "ts")
+        if times.ndim != 1:
+            raise ValueError(f"ts must be a 1-d array of times, got shape {times.shape}")
+        lo, hi = sorted((float(s_val), float(t_val)))
+        if np.any((times < lo) | (times > hi)):
+            raise ValueError(f"ts must lie between s = {float(s_val)} and t = {float(t_val)}")
+        direction = np.sign(float(t_val) - float(s_val))
+        if np.any(direction * np.diff(times) < 0):
+            raise ValueError("ts must be ordered from s towards t")
+        out = np.empty((times.size, *x.shape))
+        current, now = x, float(s_val)
+        for i, target in enumerate(times):
+            current = self._checked(current, now, float(target), False, stacklevel=3).x
+            out[i], now = current, float(target)
+        return out
