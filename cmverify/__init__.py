@@ -26,7 +26,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first access
-    from .exact import GaussianMixture, MixturePath, PosteriorMixture, mixtures
+    from .exact import GaussianMixture, MixturePath, PosteriorMixture, VelocityField, mixtures
     from .reference import (
         AccuracyWarning,
         FlowSolution,
@@ -72,6 +72,7 @@ _LAZY = {
     "GaussianMixture": "exact",
     "MixturePath": "exact",
     "PosteriorMixture": "exact",
+    "VelocityField": "exact",
     "quantile_flow_map": "reference",
 }
 
@@ -103,6 +104,7 @@ __all__ = [
     "PosteriorMixture",
     "ReferenceFlow",
     "SolverFailure",
+    "VelocityField",
     "__version__",
     "gaussian_flow_map",
     "interpolants",

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 import cmverify as cmv
 from cmverify import strategies as cst
 from cmverify.claims import (
+    BatteryConfig,
+    Case,
     CubicMap,
     TanhNetwork,
     TimeTanhNetwork,
@@ -24,6 +26,12 @@ from cmverify.claims import (
     song_t1,
     song_t2,
     swap_local,
+)
+from cmverify.claims._flows import (
+    TRANSPORT_TOLERANCE,
+    flow_gauss,
+    flow_quantile,
+    transport_residual,
 )
 from cmverify.claims._local import _swap_coefficient
 from cmverify.exact import acceleration
@@ -199,3 +207,33 @@ def test_multistep_accepts_the_exact_map_and_rejects_a_wrong_one():
     all_pass(multistep(path, n=2000))
     euler = multistep(path, n=2000, consistency=lambda t, x: x - t * path.velocity(t, x))
     assert not euler[0].passed
+
+
+def test_the_flow_measures_refuse_a_case_they_cannot_measure():
+    """FLOW-GAUSS needs one Gaussian component, FLOW-QUANTILE a 1-d path: a clear error
+    naming the case, not a wrong number."""
+    settings = BatteryConfig.quick_config()
+    with pytest.raises(ValueError, match=r"one-component.*'eight_gaussians/linear'"):
+        flow_gauss(Case.named("eight_gaussians", "linear"), settings, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="1-d path, case 'gaussian/trig' has d = 2"):
+        flow_quantile(Case.named("gaussian", "trig"), settings, np.random.default_rng(0))
+
+
+def test_multistep_takes_a_generator_as_its_seed():
+    """The runner passes each case's generator: the same stream as the integer seed."""
+    path = cmv.MixturePath(cmv.mixtures.gaussian(), cmv.Interpolant.linear())
+    exact = path.denoiser  # f*(t, ·) is not needed to compare two runs of the same stream
+    by_int = multistep(path, n=500, seed=3, consistency=exact)
+    by_generator = multistep(path, n=500, seed=np.random.default_rng(3), consistency=exact)
+    assert by_int == by_generator
+
+
+def test_the_transport_check_resolves_the_steepest_bulk_point():
+    """FLOW-MAP's transport residual at a data point 2 std from its mode (drawn by the
+    full battery's per-case seed): with the old step h = 1e-3 the 6th-order truncation
+    alone was 1.4e-7 > 1e-7; at TRANSPORT_STEP = 5e-4 it is 64 times smaller."""
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
+    flow = ReferenceFlow(path)
+    xt = flow.map(np.array([[-1.0437, 1.5554]]), 0.0, 0.5)
+    assert transport_residual(flow, 0.5, xt)[0] <= TRANSPORT_TOLERANCE / 10
+    assert transport_residual(flow, 0.5, xt, h=1e-3)[0] > TRANSPORT_TOLERANCE

@@ -1,14 +1,24 @@
 """compare: users' models against the exact flow map."""
 
+import importlib.util
 import json
+import math
 
 import numpy as np
 import pytest
 from scipy import stats
+from scipy.spatial.distance import cdist
 
 import cmverify as cmv
 from cmverify.cli import main
-from cmverify.compare import ModelAdapter, ModelError, compare, energy_distance
+from cmverify.compare import (
+    Comparison,
+    ModelAdapter,
+    ModelError,
+    _reference,
+    compare,
+    energy_distance,
+)
 
 PATH = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
 FLOW = cmv.ReferenceFlow(PATH)
@@ -120,13 +130,21 @@ def test_boundary_and_self_consistency_each_detected_alone():
 
     r2 = compare(time_inconsistent, PATH, TIMES, n=N, sample_quality=False)
     assert r2.boundary_max == 0.0
-    assert min(r.self_consistency for r in r2.per_time[1:]) > 0.01
+    for r in r2.per_time[1:]:  # f*(t, x) = f*(s, X_{t→s}(x)): only the offsets differ
+        gap = np.sqrt(2) * 0.2 * abs(np.sin(7 * r.t) - np.sin(7 * r.self_consistency_s))
+        assert r.self_consistency == pytest.approx(gap, abs=1e-7)
 
 
-def test_energy_distance_is_zero_for_identical_samples_and_positive_otherwise():
-    x = np.random.default_rng(0).normal(size=(300, 2))
+def test_energy_distance_is_the_v_statistic_in_any_blocking():
+    """2/(nm) Σ|x_i − y_j| − 1/n² Σ|x_i − x_j| − 1/m² Σ|y_i − y_j|, from all pairwise
+    distances at once (scipy), whatever the block size; 0 for identical samples."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(170, 2)) + np.array([1.0, 0.0])
+    expected = 2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean()
+    assert expected > 0.1
+    for block in (1, 7, 300, 1024):
+        assert energy_distance(x, y, block=block) == pytest.approx(expected, rel=1e-12)
     assert energy_distance(x, x) == pytest.approx(0.0, abs=1e-12)
-    assert energy_distance(x, x + 1.0) > 0.5
 
 
 def test_torch_modules_float32_and_float64():
@@ -232,3 +250,133 @@ def test_compare_cli_loads_torch_checkpoints_safely(tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", f"{model_file}:Net", "--checkpoint", str(evil)]) == 2
     assert "eights only" in capsys.readouterr().err  # torch refused to unpickle the object
+
+
+# -- the report: a folder, JSON both ways, names; the reference cache -----------------------
+
+
+@pytest.fixture(scope="module")
+def eventful():
+    """A model biased by 0.05 at t = 0.5 (exceeding atol = 0.01 there only) and NaN on
+    the rows with x[0] > 0 at t = 0.75 (more rows than a failure's JSON keeps)."""
+    shift = 0.05 * np.array([0.6, 0.8])
+
+    def model(t, x):
+        out = exact(t, x) + (shift if t == 0.5 else 0.0)
+        if t == 0.75:
+            out[x[:, 0] > 0] = np.nan
+        return out
+
+    return compare(model, PATH, TIMES, n=N, n_samples=60, atol=0.01, name="eventful")
+
+
+def test_save_writes_a_report_that_reads_back_exactly(tmp_path, eventful):
+    result = eventful
+    nan_rows = result.at(0.75).failure.n_rows
+    assert nan_rows == len(result.at(0.75).failure.rows) > 20
+    written = result.save(tmp_path / "new" / "report", figures=False)
+    assert [p.name for p in written] == ["comparison.json", "comparison.md"]
+    assert written[1].read_text() == result.to_markdown() + "\n"
+    loaded = Comparison.from_json(written[0].read_text())
+    assert loaded.to_json() == result.to_json()  # every number, bit for bit
+    assert loaded.at(0.5).rmse == result.at(0.5).rmse == pytest.approx(0.05, abs=1e-7)
+    assert loaded.boundary_max == result.boundary_max <= 1e-12
+    assert [e.t for e in loaded.exceeded] == [0.5] and not loaded.passed
+    failure = loaded.at(0.75).failure
+    assert failure.kind == "non-finite" and failure.n_rows == nan_rows
+    assert failure.rows == result.at(0.75).failure.rows[:20]
+    assert f"({nan_rows} rows, first" in failure.describe()
+    assert loaded.samples[0].energy_distance == result.samples[0].energy_distance
+    assert loaded.figure_data is None and loaded.verdict() == result.verdict()
+
+
+def test_save_draws_the_figures_it_can(tmp_path, monkeypatch, eventful):
+    pytest.importorskip("matplotlib")
+    result = eventful
+    pngs = ["error_vs_t.png", "samples.png", "arrows.png"]
+    written = result.save(tmp_path / "full")
+    assert [p.name for p in written] == ["comparison.json", "comparison.md", *pngs]
+    assert all(p.stat().st_size > 0 for p in written)
+    # read back from JSON there are no arrays: the error figure only
+    loaded = Comparison.from_json((tmp_path / "full" / "comparison.json").read_text())
+    assert [p.name for p in loaded.save(tmp_path / "loaded")][2:] == ["error_vs_t.png"]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+    with pytest.raises(ImportError, match="matplotlib"):
+        result.save(tmp_path / "never", figures=True)
+    assert not (tmp_path / "never").exists()
+    assert [p.name for p in result.save(tmp_path / "text")] == ["comparison.json", "comparison.md"]
+
+
+def test_save_refuses_an_unwritable_folder_before_writing(tmp_path, eventful):
+    result = eventful
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match=r"^folder '.*file' exists and is not a folder$"):
+        result.save(blocker, figures=False)
+    with pytest.raises(ValueError, match=r"^folder '.*sub' is not writable"):
+        result.save(blocker / "sub", figures=False)
+    assert list(tmp_path.iterdir()) == [blocker] and blocker.read_text() == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "a JSON list"),
+        ("{not json", "invalid JSON"),
+        ('{"model": "m"}', "missing 'path'"),
+        ('{"model": "m", "path": "p", "dim": "two"}', "invalid literal for int"),
+    ],
+)
+def test_from_json_refuses_what_is_not_a_report(text, message):
+    with pytest.raises(ValueError, match=f"not a comparison report: .*{message}"):
+        Comparison.from_json(text)
+
+
+def test_the_report_names_the_mixture_it_was_given_or_says_custom():
+    """Regression: the name was found by rebuilding every catalogue mixture and comparing
+    values, so an unnamed mixture with eight_gaussians' parameters was reported as
+    eight_gaussians; now the name is the mixture's own (GaussianMixture.name)."""
+    grid = (0.0, 1.0)
+    named = cmv.MixturePath(cmv.mixtures.by_name("Eight-Gaussians"), cmv.Interpolant.trig())
+    result = compare(lambda t, x: x, named, grid, n=5, sample_quality=False)
+    assert result.path == "eight_gaussians / trig"
+    m = named.mixture
+    unnamed = cmv.MixturePath(cmv.GaussianMixture(m.weights, m.means, m.covs))
+    result = compare(lambda t, x: x, unnamed, grid, n=5, sample_quality=False)
+    assert result.path == "custom mixture (K = 8, d = 2) / linear"
+    assert "custom mixture (K = 8, d = 2) / linear" in result.to_markdown()
+    signed = compare(lambda t, x: x, unnamed, [-0.0], n=5, sample_quality=False)
+    assert [math.copysign(1.0, r.t) for r in signed.per_time] == [1.0, 1.0]  # t = 0, not −0
+    assert "| -0 |" not in signed.to_markdown()
+
+
+def test_reference_sets_are_shared_by_equal_paths_and_only_by_them():
+    """Keyed by the path's value, not id(path): a separately built equal path gets the
+    same set (regression: it was rebuilt); a different interpolant, covariance or seed
+    gets its own; the least recently used set is dropped first."""
+    grid = (0.0,)  # f*(0, x) = x: nothing to solve
+    twin = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
+    assert twin is not PATH and twin.mixture is not PATH.mixture
+    first = _reference.reference_set(PATH, grid, 5, 0, 3)
+    assert _reference.reference_set(twin, grid, 5, 0, 3) is first
+    trig = cmv.MixturePath(PATH.mixture, cmv.Interpolant.trig())
+    assert _reference.reference_set(trig, grid, 5, 0, 3) is not first
+    m = PATH.mixture
+    covs = m.covs.copy()
+    covs[3, 0, 0] = np.nextafter(covs[3, 0, 0], 1.0)
+    nudged = cmv.MixturePath(cmv.GaussianMixture(m.weights, m.means, covs, name=m.name))
+    assert _reference.path_key(nudged) != _reference.path_key(PATH)
+    assert _reference.path_key(twin) == _reference.path_key(PATH)
+    assert _reference.reference_set(PATH, grid, 5, 1, 3) is not first
+    sets = [_reference.reference_set(PATH, grid, 5, seed, 3) for seed in range(100, 109)]
+    assert _reference.CACHE_SIZE == 8  # nine new sets: the first is gone, the rest stay
+    assert _reference.reference_set(PATH, grid, 5, 101, 3) is sets[1]
+    rebuilt = _reference.reference_set(PATH, grid, 5, 100, 3)
+    assert rebuilt is not sets[0]
+    np.testing.assert_array_equal(rebuilt.points[0], sets[0].points[0])  # same seed
+    assert _reference.reference_set(PATH, grid, 5, 101, 3) is sets[1]  # still there

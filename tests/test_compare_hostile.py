@@ -14,7 +14,7 @@ import pytest
 import cmverify as cmv
 from cmverify.cli import main
 from cmverify.compare import compare
-from cmverify.compare._compare import _reference
+from cmverify.compare._reference import reference_set
 
 torch = pytest.importorskip("torch")
 
@@ -70,7 +70,7 @@ def test_a_model_editing_its_input_in_place_cannot_corrupt_later_comparisons():
 
 
 def test_cached_reference_arrays_are_read_only():
-    ref = _reference(PATH, (0.0, 0.5, 1.0), N, 0, 2000)
+    ref = reference_set(PATH, (0.0, 0.5, 1.0), N, 0, 2000)
     arrays = [*ref.points, *ref.targets, *[p for p in ref.previous if p is not None]]
     arrays += [ref.data, ref.data_twin, ref.noise, ref.sampler_noise]
     assert all(not a.flags.writeable for a in arrays)
@@ -433,13 +433,17 @@ def test_figures_keep_exact_zeros_off_the_scale_titles_and_arrows_in_frame(tmp_p
     assert title.x0 >= 0 and title.x1 <= fig.bbox.x1 and title.y1 <= fig.bbox.y1
     plt.close(fig)
 
-    points = {t: v for t, v in result._plot["points"].items() if t > 0}
-    fig = _compare_plots._arrows_figure(result, points, plt)
+    data = result.figure_data  # the arrows at the latest time, passed in explicitly
+    assert data.arrow_time == 1.0 and data.path is PATH and len(data.arrow_points) == N
+    np.testing.assert_array_equal(data.arrow_model, model(1.0, data.arrow_points.copy()))
+    np.testing.assert_allclose(data.arrow_exact, exact(1.0, data.arrow_points), atol=1e-8)
+    arrows = (data.arrow_points, data.arrow_model, data.arrow_exact)
+    fig = _compare_plots._arrows_figure(result, PATH, 1.0, arrows, plt)
     fig.canvas.draw()
     ax = fig.axes[0]
     assert ax.get_xlabel() and ax.get_ylabel()
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    x, model_out, ref_out = (np.asarray(a[: _compare_plots.N_ARROWS]) for a in points[1.0])
+    x, model_out, ref_out = (np.asarray(a[: _compare_plots.N_ARROWS]) for a in arrows)
     for ends in (x, model_out, ref_out):
         assert np.all((ends[:, 0] >= x0) & (ends[:, 0] <= x1))
         assert np.all((ends[:, 1] >= y0) & (ends[:, 1] <= y1))

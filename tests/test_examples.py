@@ -2,7 +2,10 @@
 lies inside the figure, and reject bad input with one line and exit status 2."""
 
 import ast
+import importlib.util
 import itertools
+import json
+import math
 import pathlib
 import runpy
 import subprocess
@@ -183,9 +186,59 @@ def test_probability_flow_into_a_missing_folder(tmp_path, capsys):
     assert err.count("\n") == 1 and "--out" in err
 
 
-def test_compare_my_model_example(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+def _finite_numbers(value) -> list[float]:
+    """Every number in a JSON value (NaN and infinities are refused when parsing)."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _finite_numbers(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in _finite_numbers(item)]
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return [float(value)] if is_number else []
+
+
+def _refuse(constant: str):
+    raise AssertionError(f"non-finite number in the JSON: {constant}")
+
+
+def test_compare_my_model_example_gets_its_derived_errors(tmp_path, capsys):
+    """The example's model is 0.95 f* at t > 0 and f* at t = 0 (data mean 0), so its error
+    is 0.05 |f*(t, x_t)| with f*(t, x_t) ~ p_0: relative RMSE 0.05 at every t > 0 (up to
+    sampling noise, bounded below), exactly 0 at t = 0 and on the boundary; it passes the
+    default gate rtol = 0.1 (exit 0) and fails rtol = 0.04 at every t > 0 (exit 1)."""
     namespace = _load("compare_my_model.py")
-    namespace["main"](["--out", str(tmp_path)])
+    n, out = 300, tmp_path / "report"
+    assert namespace["main"](["--out", str(out), "-n", str(n)]) == 0
     printed = capsys.readouterr().out
-    assert "| 0.5 |" in printed and (tmp_path / "arrows.png").exists()
+    files = ["comparison.json", "comparison.md", "error_vs_t.png", "samples.png", "arrows.png"]
+    if importlib.util.find_spec("matplotlib") is None:
+        files = files[:2]
+    assert [line for line in printed.splitlines() if line.startswith("wrote ")] == [
+        f"wrote {out / name}" for name in files
+    ]
+    report = json.loads((out / "comparison.json").read_text(), parse_constant=_refuse)
+    assert all(math.isfinite(v) for v in _finite_numbers(report))
+    assert report["passed"] is True and report["exceeded"] == [] and report["failures"] == []
+    assert report["verdict"].startswith("PASSED: threshold RMSE ≤")
+    assert report["threshold"]["rtol"] == 0.1 and report["path"] == "eight_gaussians / linear"
+    # sqrt(mean |x0|²) over n i.i.d. data points, relative to sqrt(E|x0|²) = sqrt(tr Cov x0)
+    # = sqrt(r² + 2s²): standard error sd(|x0|²) / (2 sqrt(n) E|x0|²), with
+    # Var |x0|² = 4 s² r² + 4 s⁴ for x0 = μ_k + s z, |μ_k| = r = 2, s = 0.2, d = 2.
+    r, s = 2.0, 0.2
+    sem = math.sqrt(4 * s * s * r * r + 4 * s**4) / (2 * math.sqrt(n) * (r * r + 2 * s * s))
+    rows = report["per_time"]
+    assert [row["t"] for row in rows] == pytest.approx(np.linspace(0, 1, 11), abs=1e-12)
+    assert rows[0]["rmse"] == 0.0 and rows[0]["max_error"] == 0.0
+    for row in rows[1:]:
+        assert row["relative_rmse"] == pytest.approx(0.05, rel=5 * sem), row["t"]
+    # s = 0: f(0, X_{t→0}(x)) = f*(t, x), so the gap is the error itself; s > 0: 0.95 f*
+    # is self-consistent, up to the reference's ODE accuracy
+    assert rows[1]["self_consistency"] == pytest.approx(rows[1]["rmse"], rel=1e-6)
+    assert all(row["self_consistency"] <= 1e-8 for row in rows[2:])
+    assert report["boundary_max"] == 0.0
+    for sampler in report["samples"]:
+        assert sum(sampler["mode_frequencies"]) == pytest.approx(1.0)
+        assert sampler["energy_distance"] >= 0.0
+    assert (out / "comparison.md").read_text().startswith("# Comparison of `shrunk_model`")
+    assert namespace["main"](["-n", str(n), "--rtol", "0.04"]) == 1
+    printed = capsys.readouterr().out
+    assert "**FAILED: RMSE exceeds 0.0808 at t = 0.1" in printed and "wrote" not in printed

@@ -192,7 +192,12 @@ def test_trajectory_hits_each_output_time():
         ),
         (lambda f: ReferenceFlow(f.path, rtol=1e-16), ValueError, "rtol must lie in"),
         (lambda f: ReferenceFlow(f.path, atol=0.0), ValueError, "atol must lie in"),
-        (lambda f: ReferenceFlow("path"), TypeError, "path must be a MixturePath"),
+        (
+            lambda f: ReferenceFlow("path"),
+            TypeError,
+            "path must be a MixturePath or a VelocityField .* got str, which has no dim and no "
+            "velocity",
+        ),
         (lambda f: ReferenceFlow(f.path, rtol="1e-8"), TypeError, "rtol must be a real number"),
         (lambda f: ReferenceFlow(f.path, atol="1e-8"), TypeError, "atol must be a real number"),
         (lambda f: ReferenceFlow(f.path, rtol=True), TypeError, "rtol must be a real number"),
@@ -213,17 +218,151 @@ def test_solver_failure_names_the_trajectories():
     np.testing.assert_array_equal(info.value.indices, [0, 1, 2])
 
 
-def test_solver_failure_on_non_finite_velocity():
-    class Broken(cmv.MixturePath):
-        def velocity(self, t, x):
-            v = super().velocity(t, x)
-            v[(x[:, 0] > 1.0) & (np.asarray(t) * np.ones(len(x)) < 0.5)] = np.nan
-            return v
+class Broken:
+    """A VelocityField: seed_bimodal's velocity, NaN where x > 1 and t < ½."""
 
-    flow = ReferenceFlow(Broken(cmv.mixtures.seed_bimodal()))
+    def __init__(self):
+        self.path = cmv.MixturePath(cmv.mixtures.seed_bimodal())
+        self.dim = self.path.dim
+
+    def velocity(self, t, x):
+        v = self.path.velocity(t, x)
+        v[(x[:, 0] > 1.0) & (np.asarray(t) * np.ones(len(x)) < 0.5)] = np.nan
+        return v
+
+
+def test_solver_failure_on_non_finite_velocity():
+    flow = ReferenceFlow(Broken())
     with pytest.raises(SolverFailure, match="non-finite") as info:
         flow.map(np.array([[-1.0], [1.5], [0.0], [3.0]]), 1.0, 0.0)
     assert set(info.value.indices) <= {1, 3} and 3 in info.value.indices
+
+
+class Linear:
+    """A VelocityField that is no path: ``v(t, x) = a x``, so ``X_{s→t}(x) = x e^{a (t − s)}``;
+    it records the times it is called with."""
+
+    dim = 3
+
+    def __init__(self, a):
+        self.a, self.times = a, []
+
+    def velocity(self, t, x):
+        self.times.append(np.array(t))
+        return self.a * x
+
+
+def test_reference_flow_integrates_any_velocity_field():
+    """The protocol, not the class: an exponential flow, backward and forward, meets the
+    target against its closed form; the solver passes one time per row."""
+    field = Linear(-1.5)
+    flow = ReferenceFlow(field)
+    x = np.random.default_rng(0).normal(size=(50, 3))
+    for s, t in ((1.0, 0.0), (0.2, 0.9)):
+        sol = flow.solve(x, s, t)
+        exact = x * np.exp(-1.5 * (t - s))
+        assert np.all(np.linalg.norm(sol.x - exact, axis=1) <= sol.target)
+    assert all(tt.shape == (rows,) for tt, rows in ((tt, tt.size) for tt in field.times))
+    assert repr(flow).startswith("ReferenceFlow(<") and flow.path is field
+
+
+class Perturbed:
+    """A VelocityField around a path: its velocity times ``1 + eps``."""
+
+    def __init__(self, path, eps):
+        self.path, self.eps, self.dim = path, eps, path.dim
+
+    def velocity(self, t, x):
+        return (1.0 + self.eps) * self.path.velocity(t, x)
+
+
+def test_a_wrapped_path_flows_bit_for_bit_like_the_path():
+    """A MixturePath is integrated through its trusted door, a wrapper through the public
+    velocity: the two give the same velocities, hence the same solves to the bit; a
+    perturbed wrapper moves the result by about the perturbation."""
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.trig())
+    x = path.sample(1.0, 200, 0)
+    direct = ReferenceFlow(path).solve(x, 1.0, 0.0)
+    wrapped = ReferenceFlow(Perturbed(path, 0.0)).solve(x, 1.0, 0.0)
+    np.testing.assert_array_equal(wrapped.x, direct.x)
+    assert wrapped.n_calls == direct.n_calls
+    moved = ReferenceFlow(Perturbed(path, 1e-3)).map(x, 1.0, 0.0)
+    shift = np.linalg.norm(moved - direct.x, axis=1)
+    assert 1e-6 < np.median(shift) < 1e-1
+
+
+def test_a_subclass_that_overrides_velocity_is_integrated_through_it():
+    """The trusted door is taken only where ``velocity`` is MixturePath's own: a subclass
+    that changes it is not bypassed."""
+
+    class Stopped(cmv.MixturePath):
+        def velocity(self, t, x):
+            return np.zeros_like(np.asarray(x, dtype=float))
+
+    x = np.array([[0.3], [-2.0]])
+    np.testing.assert_array_equal(
+        ReferenceFlow(Stopped(cmv.mixtures.seed_bimodal())).map(x, 1.0, 0.0), x
+    )
+    patched = cmv.MixturePath(cmv.mixtures.seed_bimodal())
+    patched.velocity = lambda t, x: np.zeros_like(x)  # replaced on the instance: not bypassed
+    np.testing.assert_array_equal(ReferenceFlow(patched).map(x, 1.0, 0.0), x)
+
+
+def test_a_mixture_path_is_not_validated_again_on_every_stage(monkeypatch):
+    """Validation at the door: one check of x per solve call (by ReferenceFlow), none of
+    the path's on the Runge–Kutta stages (before: the public velocity re-validated and
+    copied x and t on each of the ~12 stages of every step)."""
+    from cmverify.exact import _path
+
+    calls = []
+
+    def counting(original):
+        def check(*args, **kwargs):
+            calls.append(original.__name__)
+            return original(*args, **kwargs)
+
+        return check
+
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians())
+    flow, x = ReferenceFlow(path), path.sample(1.0, 20, 0)
+    monkeypatch.setattr(_path, "as_points", counting(_path.as_points))
+    monkeypatch.setattr(_path, "as_times", counting(_path.as_times))
+    flow.consistency(1.0, x)
+    assert calls == []
+    path.velocity(0.5, np.zeros((2, 2)))  # the public door still checks
+    assert calls == ["as_points", "as_times"]
+
+
+def field(**members):
+    """An object with the given members (``velocity`` a plain function of ``(t, x)``)."""
+    return type(
+        "Field", (), {k: staticmethod(v) if callable(v) else v for k, v in members.items()}
+    )()
+
+
+@pytest.mark.parametrize(
+    ("candidate", "message"),
+    [
+        (object(), "got object, which has no dim and no velocity$"),
+        (field(velocity=print), "got Field, which has no dim$"),
+        (field(dim=2), "got Field, which has no velocity$"),
+        (field(dim=0, velocity=print), "has dim = 0, not a positive integer$"),
+        (field(dim=1.5, velocity=print), r"has dim = 1\.5, not a positive integer$"),
+        (field(dim=True, velocity=print), "has dim = True, not a positive integer$"),
+        (field(dim=2, velocity=3), "has a velocity that is not callable$"),
+    ],
+)
+def test_an_object_that_is_no_velocity_field_is_refused_saying_why(candidate, message):
+    with pytest.raises(
+        TypeError, match="^path must be a MixturePath or a VelocityField .*" + message
+    ):
+        ReferenceFlow(candidate)
+
+
+def test_a_field_returning_the_wrong_shape_is_a_clear_error():
+    bad = field(dim=2, velocity=lambda t, x: x[:, :1])
+    with pytest.raises(ValueError, match=r"returned shape \(4, 1\) for x of shape \(4, 2\)"):
+        ReferenceFlow(bad).map(np.zeros((4, 2)), 1.0, 0.0)
 
 
 def test_a_trajectory_that_amplifies_its_local_errors_meets_the_target():

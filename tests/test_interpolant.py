@@ -225,6 +225,21 @@ def test_coefficients_are_read_only_and_kept():
         Coefficients(0.5, "linear")
 
 
+@pytest.mark.parametrize("name", interpolants.names())
+def test_at_trusted_gives_the_values_of_at_without_checking(name):
+    """The trusted door returns bit-for-bit what ``at`` does on validated times, keeps the
+    caller's array (no copy) and does not check: a time outside [0, 1] is evaluated."""
+    interp = interpolants.by_name(name)
+    tt = np.linspace(0.0, 1.0, 9)
+    co, trusted = interp.at(tt), interp.at_trusted(tt)
+    assert trusted.t is tt and trusted.interpolant is interp
+    for key, _ in interp.expressions.items():
+        np.testing.assert_array_equal(getattr(trusted, key), getattr(co, key), err_msg=key)
+    assert float(interp.at_trusted(np.float64(0.5)).alpha) == float(interp.alpha(0.5))
+    if name == "linear":
+        assert float(interp.at_trusted(np.array(2.0)).alpha) == -1.0  # 1 − t, unchecked
+
+
 def test_equality_is_symbolic():
     s = sp.Symbol("s", real=True)
     same = cmv.Interpolant.from_sympy(sp.expand((1 - s) * 1), s, s)

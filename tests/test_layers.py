@@ -10,6 +10,7 @@ floor: the command line (the ``cli`` package, which may import anything), the pa
 
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -94,14 +95,7 @@ def test_imports_respect_layers(source):
 
 #: Modules still being split (issue 11, in progress): strict xfail, so each entry must go
 #: as soon as its module is short enough.
-BEING_SPLIT = {
-    "claims/_runner.py",
-    "compare/_compare.py",
-    "exact/_path.py",
-    "proofs/_core.py",
-    "proofs/_documents.py",
-    "train/_trainer.py",
-}
+BEING_SPLIT: set[str] = set()
 
 
 @pytest.mark.parametrize(
@@ -136,3 +130,17 @@ def test_a_violation_is_caught(tmp_path, monkeypatch):
     bad.write_text("from ..symbolic._interpolant import X\n")
     with pytest.raises(AssertionError, match=r"symbolic\._interpolant"):
         test_imports_respect_layers(bad)
+
+
+def test_the_readme_layout_is_the_tree():
+    """README's "Layout" table: one row per floor, in ``cmverify.LAYERS`` order, each
+    listing exactly the modules in that folder."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    table = readme.split("<!-- layout:")[1].split("\n\n")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `cmverify/")]
+    floors = [row.split("`")[1].removeprefix("cmverify/").rstrip("/") for row in rows]
+    assert floors == list(cmverify.LAYERS)
+    for floor, row in zip(floors, rows, strict=True):
+        listed = set(re.findall(r"`(\w+)`", row.rsplit("|", 2)[1]))
+        present = {p.stem for p in (PACKAGE / floor).glob("*.py")} - {"__init__"}
+        assert listed == present, (floor, listed ^ present)

@@ -206,6 +206,49 @@ def test_named_mixtures():
         cmv.mixtures.by_name("nine")
 
 
+@pytest.mark.parametrize("name", cmv.mixtures.names())
+def test_catalogue_mixtures_carry_their_name(name):
+    mix = cmv.mixtures.by_name(name.replace("_", "-").upper())
+    assert mix.name == name
+    assert repr(mix).startswith(f"GaussianMixture({name!r}, ")
+    path = cmv.MixturePath(mix, cmv.Interpolant.trig())
+    assert path.name == f"{name}/trig"
+
+
+def test_unnamed_mixtures_and_their_paths_have_no_name():
+    assert cmv.GaussianMixture(**good()).name is None
+    assert cmv.mixtures.random_mixture(2, 3, rng=0).name is None
+    # explicit arguments: by_name("gaussian") would not rebuild it
+    assert cmv.mixtures.gaussian([0.0], [[1.0]]).name is None
+    assert cmv.MixturePath(cmv.GaussianMixture(**good())).name is None
+    # the marginal at t is another distribution: no name
+    assert cmv.MixturePath(cmv.mixtures.eight_gaussians()).marginal(0.5).name is None
+
+
+def test_a_name_is_a_label_only():
+    named = cmv.GaussianMixture(**good(), name="two")
+    plain = cmv.GaussianMixture(**good())
+    assert named.name == "two" and cmv.MixturePath(named).name == "two/linear"
+    x = np.array([[0.3, -0.2], [1.0, 2.0]])
+    np.testing.assert_array_equal(named.log_prob(x), plain.log_prob(x))
+    # equality stays identity, with or without a name
+    assert named != cmv.GaussianMixture(**good(), name="two") and named == named
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        (3, TypeError, "name must be a string or None, got int"),
+        ("", ValueError, "name must be a non-empty string without '/'"),
+        ("  ", ValueError, "name must be a non-empty string without '/'"),
+        ("a/b", ValueError, "name must be a non-empty string without '/'"),
+    ],
+)
+def test_invalid_names(name, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        cmv.GaussianMixture(**good(), name=name)
+
+
 def test_random_mixture_is_well_conditioned():
     mix = cmv.mixtures.random_mixture(4, 5, rng=3, max_condition=10.0)
     cond = mix.eigvals[:, -1] / mix.eigvals[:, 0]

@@ -32,15 +32,26 @@ def test_continuity_equation(path, t, seed):
     assert identities.continuity_residual(path, t, x).max() < CONTINUITY_TOLERANCE
 
 
+class Perturbed:
+    """A VelocityField wrapping a path: its velocity times ``1 + eps``; every other member
+    is the path's (so the identities can measure the velocity against its density)."""
+
+    def __init__(self, path, eps):
+        self.path, self.eps = path, eps
+
+    def __getattr__(self, name):
+        return getattr(self.path, name)
+
+    def velocity(self, t, x):
+        return (1 + self.eps) * self.path.velocity(t, x)
+
+
 @pytest.mark.parametrize("relative_error", [1e-3, 1e-5])
 def test_continuity_check_detects_a_wrong_velocity(relative_error):
     """The residual is sensitive: a velocity off by a relative ε gives a residual ≈ ε."""
-
-    class Perturbed(cmv.MixturePath):
-        def velocity(self, t, x):
-            return (1 + relative_error) * super().velocity(t, x)
-
-    path = Perturbed(cmv.mixtures.eight_gaussians(), cmv.Interpolant.trig())
+    exact = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.trig())
+    path = Perturbed(exact, relative_error)
+    assert isinstance(path, cmv.exact.VelocityField)
     x = path.sample(0.4, 64, 0)
     assert identities.continuity_residual(path, 0.4, x).max() > 0.1 * relative_error
 
@@ -207,6 +218,53 @@ def test_per_point_times_match_scalar_times(path, seed):
         np.testing.assert_allclose(
             batched.reshape(rows.shape), rows, rtol=1e-14, atol=1e-14, err_msg=name
         )
+
+
+@given(path=cst.paths(), seed=seeds)
+def test_the_trusted_velocity_is_the_velocity_bit_for_bit(path, seed):
+    """``velocity_trusted`` skips the checks, nothing else: on validated arrays (scalar and
+    per-point times, typical and far points, both routes) it equals ``velocity``."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 1, size=8)
+    t[:2] = [0.0, 1.0]
+    x = path.sample(t, 8, rng)
+    x[-2:] *= 1e30  # far rows: the scaled route
+    for times in (t, np.array(0.3)):
+        np.testing.assert_array_equal(path.velocity_trusted(times, x), path.velocity(times, x))
+
+
+@pytest.mark.parametrize("name", ["eight_gaussians", "seed_bimodal"])
+def test_a_shared_spectrum_is_computed_once_bit_for_bit(name):
+    """Components with equal covariance eigenvalues share ``c_k = α² λ + σ²``: computed once
+    per time, broadcast over ``k``, with every result equal to the bit to the per-component
+    computation (near and far points, scalar and per-point times, every quantity)."""
+    path = cmv.MixturePath(cmv.mixtures.by_name(name), cmv.Interpolant.trig())
+    full = cmv.MixturePath(cmv.mixtures.by_name(name), cmv.Interpolant.trig())
+    k = path.mixture.n_components
+    assert path._evaluator.eigvals.shape == (1, path.dim, 1)
+    full._evaluator.eigvals = np.repeat(path._evaluator.eigvals, k, axis=0)
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 1, 40)
+    x = path.sample(t, 40, rng)
+    x[-5:] *= 1e25
+    for times in (t, 0.7):
+        for method in ("log_prob", "denoiser", "expected_noise", "score", "velocity"):
+            got, want = getattr(path, method)(times, x), getattr(full, method)(times, x)
+            np.testing.assert_array_equal(got, want, err_msg=method)
+        got, want = path.posterior(times, x), full.posterior(times, x)
+        for field in ("log_weights", "means", "eigvals"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field), field)
+
+
+def test_the_public_door_still_checks_and_the_trusted_one_does_not_copy():
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians())
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\], got 1.5"):
+        path.velocity(1.5, np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="x contains NaN"):
+        path.velocity(0.5, [[np.nan, 0.0]])
+    x, t = np.ones((3, 2)), np.array([0.1, 0.5, 0.9])
+    x.flags.writeable = t.flags.writeable = False  # read-only input is fine: never modified
+    np.testing.assert_array_equal(path.velocity_trusted(t, x), path.velocity(t, x))
 
 
 @given(path=cst.paths(), t=cst.times(), seed=seeds)
@@ -531,7 +589,7 @@ def test_far_rows_in_large_batches_and_per_point_times():
     with per-point times and far rows scattered, equals the rows evaluated one by one."""
     path = cmv.MixturePath(FAR_MIXTURES["rotated"](), cmv.Interpolant.trig())
     rng = np.random.default_rng(3)
-    n = 3 * path._block_rows
+    n = 3 * path._evaluator.block_rows
     x = rng.normal(size=(n, 3)) * 10.0 ** rng.choice([0.0, 20.0, 160.0, 300.0], size=(n, 1))
     t = rng.uniform(0, 1, n)
     batched = path.velocity(t, x)

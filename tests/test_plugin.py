@@ -3,6 +3,12 @@
 import subprocess
 import sys
 
+import pytest
+
+# Imported here, before pytester's in-process runs (which restore sys.modules after each
+# run, and NumPy cannot be imported twice in one process).
+from cmverify.claims import CATALOGUE, BatteryConfig
+
 pytest_plugins = ["pytester"]
 
 USER_TEST = """
@@ -35,12 +41,99 @@ def test_plugin_passing_and_failing_user_tests(pytester):
     )
 
 
+USER_CLAIMS = """
+import numpy as np
+from cmverify.claims import Case, Check, Claim
+from cmverify.reference import fit_order, step_sizes
+
+
+def remainder_order(expected):
+    def measure(case, settings, rng):
+        h = step_sizes(1 / 8, 6)
+        fit = fit_order(h, np.abs(np.expm1(h) - h))  # e^h - 1 - h = h^2/2 + O(h^3)
+        return [Check.against("order of e^h - 1 - h", "", fit.order, expected, 0.05, "Taylor")]
+    return measure
+
+
+def pytest_cmverify_claims(config):
+    return [
+        Claim("MY-ORDER", "a remainder", "e^h - 1 - h = O(h^2)", (Case("exp"),), remainder_order(2.0)),
+        Claim("MY-WRONG", "a wrong order", "e^h - 1 - h = O(h)", (Case("exp"),), remainder_order(1.0)),
+    ]
+"""
+
+
+def test_cmverify_claims_runs_the_users_claims_and_selected_catalogue_items(pytester):
+    """A user's claims (one right, one wrong) and one real catalogue item picked with -k;
+    the failure shows the table of checks."""
+    pytester.makeconftest(USER_CLAIMS)
+    result = pytester.runpytest(
+        "--cmverify-claims", "-k", "MY- or PARAM-BOUNDARY and gaussian/trig", "-v"
+    )
+    quick = sum(len(c.selected_cases(BatteryConfig.quick_config())) for c in CATALOGUE.values())
+    result.assert_outcomes(passed=2, failed=1, deselected=quick + 2 - 3)
+    result.stdout.fnmatch_lines(
+        [
+            "cmverify-claims::PARAM-BOUNDARY[[]gaussian/trig[]] PASSED*",
+            "cmverify-claims::MY-ORDER[[]exp[]] PASSED*",
+            "cmverify-claims::MY-WRONG[[]exp[]] FAILED*",
+            "MY-WRONG [[]exp[]]: 1 of 1 checks outside their error budget",
+            "*check*case*measured*tolerance*detail*budget",
+            "FAIL*order of e^h - 1 - h*exp*(value 2.0*, expected 1)*0.05*Taylor",
+        ]
+    )
+
+
+def test_without_the_option_no_claim_is_collected(pytester):
+    """The hook is not even called (the conftest's would fail the run), and the claims
+    layer is not imported (in a fresh process)."""
+    pytester.makeconftest("def pytest_cmverify_claims():\n    raise RuntimeError('called')\n")
+    pytester.makepyfile(
+        "import sys\n"
+        "def test_one():\n"
+        "    assert not {'cmverify.claims', 'sympy'} & set(sys.modules)\n"
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+
+
+def test_full_collects_every_case_and_the_marker_selects_claims(pytester):
+    pytester.makepyfile("def test_one():\n    pass\n")
+    quick = pytester.runpytest("--cmverify-claims", "--collect-only", "-q", "-m", "cmverify_claim")
+    full = pytester.runpytest("--cmverify-claims-full", "--collect-only", "-q")
+    n_quick = sum(len(c.selected_cases(BatteryConfig.quick_config())) for c in CATALOGUE.values())
+    n_full = sum(len(c.cases) for c in CATALOGUE.values())
+    assert n_full > n_quick
+    quick.stdout.fnmatch_lines(
+        ["cmverify-claims::CT-GLOBAL[[]mild_bimodal/linear[]]", f"{n_quick}/{n_quick + 1} *"]
+    )
+    assert "mild_bimodal/trig" not in quick.stdout.str()
+    full.stdout.fnmatch_lines(
+        ["cmverify-claims::CT-GLOBAL[[]mild_bimodal/trig[]]", f"{n_full + 1} tests collected*"]
+    )
+
+
+def test_a_hook_returning_something_else_or_a_taken_id_is_a_usage_error(pytester):
+    pytester.makeconftest(
+        "from cmverify.claims import CATALOGUE\n"
+        "def pytest_cmverify_claims():\n"
+        "    return [CATALOGUE['EULER-LOCAL']]\n"
+    )
+    result = pytester.runpytest("--cmverify-claims")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*claim id(s) EULER-LOCAL given more than once*"])
+    pytester.makeconftest("def pytest_cmverify_claims():\n    return ['EULER-LOCAL']\n")
+    result = pytester.runpytest("--cmverify-claims")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*returned str, not a cmverify.claims.Claim*"])
+
+
 def test_loading_the_plugin_imports_nothing_heavy():
     """pytest imports the plugin in every run of the environment: it (and the top-level
     package) must not import NumPy, SciPy, SymPy, torch or matplotlib (SciPy and SymPy
     used to add 2.4 s to a trivial test)."""
     code = (
-        "import sys, cmverify.pytest_plugin\n"
+        "import sys, cmverify.pytest_plugin, cmverify.testing._plugin\n"
         "heavy = ('numpy', 'scipy', 'sympy', 'torch', 'matplotlib', 'cmverify.exact._path')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 import cmverify as cmv  # noqa: E402
 from cmverify.claims import multistep  # noqa: E402
-from cmverify.compare import compare  # noqa: E402
+from cmverify.compare import Comparison, compare  # noqa: E402
 from cmverify.train import ConsistencyModel, TrainConfig, train  # noqa: E402
 from cmverify.train._losses import cd_pairs, consistency_loss, ct_pairs, distance  # noqa: E402
 from cmverify.train._trainer import sample  # noqa: E402
@@ -264,7 +264,37 @@ def test_checkpoint_at_every_evaluation_and_an_interrupt_keeps_the_last(tmp_path
     assert final["one_step_rel_rmse"] == result.metrics["one_step_rel_rmse"]
     final_state = _state(full / "model.pt")
     assert all(torch.equal(final_state[k], v) for k, v in result.model.state_dict().items())
+    # the completed run also saved its final evaluation's report (Comparison.save)
+    report = [p.name for p in result.report_files]
+    assert report[:2] == ["comparison.json", "comparison.md"]
+    assert all(p.parent == full and p.exists() for p in result.report_files)
+    saved = Comparison.from_json((full / "comparison.json").read_text())
+    assert saved.at(1.0).relative_rmse == final["one_step_rel_rmse"]
+    assert saved.samples[1].energy_distance == final["two_step_energy_distance"]
+    assert not (interrupted / "comparison.json").exists()  # only a completed run has one
     assert not [p.name for p in tmp_path.rglob(".*")]  # no temporary file left behind
+
+
+def test_a_failing_final_evaluation_keeps_its_comparison_and_saves_it(tmp_path):
+    """Regression: when the evaluated model failed, the trainer dropped the Comparison
+    (TrainResult.comparison was None), losing which call failed and why."""
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, t, x):
+            return self.w * torch.full_like(x, float("nan"))  # so f(t, x) is NaN, t = 0 too
+
+    config = TrainConfig(steps=2, eval_every=2, **TINY)
+    result = train(config, network=Broken(), checkpoint_dir=tmp_path)
+    assert result.metrics["failed"] and "one_step_rel_rmse" not in result.metrics
+    assert result.comparison is not None and not result.comparison.passed
+    assert result.comparison.failures[0].kind == "non-finite"
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert saved["passed"] is False
+    assert [f["kind"] for f in saved["failures"]] == [f.kind for f in result.comparison.failures]
 
 
 def test_an_interrupt_before_the_first_checkpoint_says_nothing_was_saved(tmp_path):
@@ -381,12 +411,13 @@ def test_limit_threads_nests_refreshes_and_validates(monkeypatch):
 
 
 def test_progress_lines_carry_elapsed_time_and_eta(monkeypatch):
+    from cmverify.train import _clock
     from cmverify.train import _trainer as trainer
 
-    assert trainer._duration(4.6) == "5 s"
-    assert trainer._duration(65) == "1 min 05 s"
-    assert trainer._duration(3725) == "1 h 02 min"
-    clock = trainer._Clock(TrainConfig(steps=1000, eval_every=300), start=0.0)
+    assert _clock.duration(4.6) == "5 s"
+    assert _clock.duration(65) == "1 min 05 s"
+    assert _clock.duration(3725) == "1 h 02 min"
+    clock = _clock.Clock(TrainConfig(steps=1000, eval_every=300), start=0.0)
     assert [clock.evaluations(k) for k in (299, 300, 999, 1000)] == [0, 1, 3, 4]
     # 250 steps in 10 s, evaluations not yet timed: 750 steps at 25/s, 4 evaluations to come
     assert clock.line(250, now=10.0) == "elapsed 10 s, ETA 30 s + 4 evaluations"

@@ -49,9 +49,18 @@ from ..reference import (
     refine_until_asymptotic,
 )
 from ..symbolic import ct_gauss_rate
+from ._case import BatteryConfig, Case
+from ._local import bulk_points
 from ._results import Check
 
-__all__ = ["ct_gauss", "ct_global", "song_t1"]
+__all__ = [
+    "ct_gauss",
+    "ct_global",
+    "measure_ct_gauss",
+    "measure_ct_global",
+    "measure_song_t1",
+    "song_t1",
+]
 
 DEFAULT_NS = (16, 32, 64, 128, 256)
 GRID = (-8.0, 8.0, 3201)
@@ -70,7 +79,8 @@ def _recursion_1d(path: MixturePath, n_steps: int, method: str) -> np.ndarray:
         t, t_prev = n * delta, (n - 1) * delta
         spline = make_interp_spline(grid, f, k=5)
         if method == "ct":
-            a, s = float(interp.alpha(t_prev)), float(interp.sigma(t_prev))
+            at = interp.at(t_prev)
+            a, s = float(at.alpha), float(at.sigma)
             f = conditional_expectation(
                 path,
                 t,
@@ -87,7 +97,6 @@ def ct_global(
     path: MixturePath,
     *,
     ns: tuple[int, ...] = DEFAULT_NS,
-    case: str = "",
     expected_order: float = 1.0,
 ) -> list[Check]:
     """CT-GLOBAL in ``d = 1``: orders (sup and ``L²(p_1)``) of the CT and CD recursions."""
@@ -109,7 +118,7 @@ def ct_global(
             checks.append(
                 Check.against(
                     f"CT-GLOBAL {label}: order in {norm}",
-                    case,
+                    "",
                     fit.order,
                     expected_order,
                     0.05,
@@ -134,7 +143,6 @@ def song_t1(
     *,
     largest: float = 1 / 16,
     flow: ReferenceFlow | None = None,
-    case: str = "",
 ) -> list[Check]:
     """SONG-T1 at the points ``x`` (at ``t = 1``): sup error of Euler and Heun
     distillation composed down the grid, orders 1 and 2, with ``Δ`` halved from
@@ -156,7 +164,7 @@ def song_t1(
         checks.append(
             Check.against(
                 f"SONG-T1 {label} distillation: order (sup)",
-                case,
+                "",
                 fit.order,
                 order,
                 tol,
@@ -172,7 +180,6 @@ def ct_gauss(
     path: MixturePath,
     *,
     ns: tuple[int, ...] = (64, 128, 256, 512),
-    case: str = "",
     rate: float | None = None,
 ) -> list[Check]:
     """CT-GAUSS for one-component (Gaussian) data in any ``d ≤ 3``.
@@ -199,7 +206,8 @@ def ct_gauss(
         dd_a, dd_b = np.eye(d), np.zeros(d)
         for n in range(1, n_steps + 1):
             t, t_prev = n * delta, (n - 1) * delta
-            a_p, s_p = float(interp.alpha(t_prev)), float(interp.sigma(t_prev))
+            at = interp.at(t_prev)
+            a_p, s_p = float(at.alpha), float(at.sigma)
             ct_vals = conditional_expectation(
                 path,
                 t,
@@ -219,14 +227,14 @@ def ct_gauss(
     checks = [
         Check(
             "CT-GAUSS: CT recursion = DDIM distillation, max relative gap over all steps",
-            case,
+            "",
             worst_gap,
             1e-12,
             f"rounding over {ns[-1]} steps",
         ),
         Check.against(
             f"CT-GAUSS: global constant (A_N − A*)/Δ, measured/predicted at N = {ns[-1]}",
-            case,
+            "",
             ratios[-1],
             1.0,
             0.01,
@@ -234,6 +242,37 @@ def ct_gauss(
             detail="ratios "
             + ", ".join(f"N={n}: {r:.4f}" for n, r in zip(ns, ratios, strict=True)),
         ),
-        Check("CT-GAUSS: offset b_N = μ (α_1 = 0), max |Δ|", case, mean_error, 1e-10, "rounding"),
+        Check("CT-GAUSS: offset b_N = μ (α_1 = 0), max |Δ|", "", mean_error, 1e-10, "rounding"),
     ]
     return checks
+
+
+def measure_ct_global(case: Case, settings: BatteryConfig, rng: np.random.Generator) -> list[Check]:
+    """CT-GLOBAL on a 1-d case with ``N`` in ``settings.global_ns`` (no randomness)."""
+    return ct_global(case.path, ns=settings.global_ns)
+
+
+def measure_ct_gauss(case: Case, settings: BatteryConfig, rng: np.random.Generator) -> list[Check]:
+    """CT-GAUSS on a one-component case with ``N`` in ``settings.gauss_ns``."""
+    return ct_gauss(case.path, ns=settings.gauss_ns)
+
+
+#: SONG-T1's points in d = 2 (one component): the 21 × 21 grid on [−3, 3]².
+_PLANE = np.stack(np.meshgrid(*[np.linspace(-3.0, 3.0, 21)] * 2), axis=-1).reshape(-1, 2)
+
+
+def measure_song_t1(case: Case, settings: BatteryConfig, rng: np.random.Generator) -> list[Check]:
+    """SONG-T1 on one case. Points at ``t = 1``: in ``d = 1`` 201 on ``[−4, 4]``; for one
+    Gaussian in ``d = 2`` the grid of 21 × 21 on ``[−3, 3]²``; for a multimodal mixture
+    in ``d ≥ 2`` (eight_gaussians) ``X_{0→1}`` of up to 441 data points within 2 std of
+    their mode — ``f*(1, ·)`` is singular at the origin and on the rays between the
+    modes (separatrices, where the reference itself is ill-conditioned), so the sup is
+    taken over starting points whose trajectories end near a mode."""
+    path = case.path
+    if path.dim == 1:
+        x = np.linspace(-4.0, 4.0, 201)[:, None]
+    elif path.mixture.n_components == 1 and path.dim == 2:
+        x = _PLANE
+    else:
+        x = ReferenceFlow(path).map(bulk_points(path.mixture, 441, rng), 0.0, 1.0)
+    return song_t1(path, x)

@@ -15,6 +15,10 @@ Each measurement runs ``Δ = 1/8, 1/16, …, 1/2048`` and returns two checks: th
 five smallest ``Δ``; expected 2 ± 0.05) and the leading-coefficient ratio at the smallest
 ``Δ`` (projection of the measured difference on the predicted one; expected 1 ± 0.02).
 
+The battery measures each at ``s = 0.5`` (:data:`LOCAL_TIME`), at points
+``y = X_{0→s}(x0)`` for data points ``x0`` from the bulk of their component
+(:func:`bulk_points`).
+
 Error budget at ``Δ = 1/2048``: the leading term is ``≈ 2.4e-7 ×`` its coefficient; the
 reference flow is accurate to ``≲ 1e-12 (1 + |y|)``, Gauss–Hermite quadrature of these
 smooth integrands to ``≲ 1e-13``, the finite-difference coefficients (``a``, ``∇F``,
@@ -25,12 +29,15 @@ smooth integrands to ``≲ 1e-13``, the finite-difference coefficients (``a``, `
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from ..exact import GaussianMixture, MixturePath, acceleration, delta_covariance, expected_gamma
 from ..reference import ReferenceFlow, conditional_expectation, fit_order, step_sizes
 from ..symbolic import hessian, jacobian
+from ._case import BatteryConfig, Case
+from ._functions import CubicMap, TanhNetwork
 from ._results import Check
 
 __all__ = [
@@ -39,6 +46,9 @@ __all__ = [
     "ct_local",
     "ct_local_target",
     "euler_local",
+    "measure_ct_local",
+    "measure_euler_local",
+    "measure_swap_local",
     "swap_local",
 ]
 
@@ -69,7 +79,6 @@ def bulk_points(mixture: GaussianMixture, n: int, rng: np.random.Generator) -> n
 
 def order_checks(
     claim: str,
-    case: str,
     deltas: np.ndarray,
     differences: np.ndarray,
     coefficient: np.ndarray,
@@ -88,7 +97,7 @@ def order_checks(
     return [
         Check.against(
             f"{claim}: order",
-            case,
+            "",
             fit.order,
             expected_order,
             ORDER_TOLERANCE,
@@ -97,7 +106,7 @@ def order_checks(
         ),
         Check.against(
             f"{claim}: leading coefficient, measured/predicted at Δ = 1/{round(1 / smallest)}",
-            case,
+            "",
             ratio,
             1.0,
             RATIO_TOLERANCE,
@@ -118,7 +127,6 @@ def euler_local(
     *,
     flow: ReferenceFlow | None = None,
     deltas: np.ndarray = DEFAULT_DELTAS,
-    case: str = "",
     prediction: Prediction | None = None,
 ) -> list[Check]:
     """EULER-LOCAL at the points ``y`` (shape ``(n, d)``) and time ``s``."""
@@ -130,7 +138,7 @@ def euler_local(
     )
     differences = exact - (y[None] - deltas[:, None, None] * v[None])
     coefficient = 0.5 * acceleration(path, s, y) if prediction is None else prediction(path, s, y)
-    return order_checks("EULER-LOCAL", case, deltas, differences, coefficient)
+    return order_checks("EULER-LOCAL", deltas, differences, coefficient)
 
 
 def _swap_coefficient(path: MixturePath, s: float, y: np.ndarray, F) -> np.ndarray:
@@ -146,12 +154,12 @@ def swap_local(
     F: Callable[[np.ndarray], np.ndarray],
     *,
     deltas: np.ndarray = DEFAULT_DELTAS,
-    case: str = "",
     prediction: Prediction | None = None,
 ) -> list[Check]:
     """SWAP-LOCAL for a smooth ``F`` at the points ``y`` and time ``s`` (``σ_s > 0``)."""
     interp = path.interpolant
-    da, ds = float(interp.dalpha(s)), float(interp.dsigma(s))
+    at = interp.at(s)
+    da, ds = float(at.dalpha), float(at.dsigma)
     v = path.velocity(s, y)
     differences = []
     for delta in deltas:
@@ -160,7 +168,7 @@ def swap_local(
         )
         differences.append(inner - F(y - delta * v))
     coefficient = _swap_coefficient(path, s, y, F) if prediction is None else prediction(path, s, y)
-    return order_checks("SWAP-LOCAL", case, deltas, np.array(differences), coefficient)
+    return order_checks("SWAP-LOCAL", deltas, np.array(differences), coefficient)
 
 
 def _ct_coefficients(path, s, y, jac, hess) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +186,6 @@ def ct_local(
     *,
     flow: ReferenceFlow | None = None,
     deltas: np.ndarray = DEFAULT_DELTAS,
-    case: str = "",
 ) -> list[Check]:
     """CT-LOCAL for a generic smooth ``F``: the CT optimum and the Euler-distillation
     optimum against the exact target ``F(X_{s→s−Δ}(y))``."""
@@ -191,7 +198,8 @@ def ct_local(
     )
     ct, euler = [], []
     for j, delta in enumerate(deltas):
-        a_prev, s_prev = float(interp.alpha(s - delta)), float(interp.sigma(s - delta))
+        at = interp.at(s - delta)
+        a_prev, s_prev = float(at.alpha), float(at.sigma)
         target = F(ends[j])
         inner = conditional_expectation(
             path, s, y, lambda x0, x1, a=a_prev, b=s_prev: F(a * x0 + b * x1)
@@ -201,9 +209,9 @@ def ct_local(
     coef_ct, coef_euler = _ct_coefficients(
         path, s, y, jacobian(F, y, F_STEP), hessian(F, y, F_STEP)
     )
-    return order_checks(
-        "CT-LOCAL (CT optimum)", case, deltas, np.array(ct), coef_ct
-    ) + order_checks("CT-LOCAL (Euler distillation)", case, deltas, np.array(euler), coef_euler)
+    return order_checks("CT-LOCAL (CT optimum)", deltas, np.array(ct), coef_ct) + order_checks(
+        "CT-LOCAL (Euler distillation)", deltas, np.array(euler), coef_euler
+    )
 
 
 def ct_local_target(
@@ -213,7 +221,6 @@ def ct_local_target(
     *,
     flow: ReferenceFlow | None = None,
     deltas: np.ndarray = DEFAULT_DELTAS,
-    case: str = "",
     order: int | None = None,
 ) -> list[Check]:
     """CT-LOCAL with the true target ``F = f*(s − Δ, ·)``: the CT optimum
@@ -226,7 +233,8 @@ def ct_local_target(
     target = flow.consistency(s, y)
     ct, euler = [], []
     for delta in deltas:
-        a_prev, s_prev = float(interp.alpha(s - delta)), float(interp.sigma(s - delta))
+        at = interp.at(s - delta)
+        a_prev, s_prev = float(at.alpha), float(at.sigma)
 
         def teacher(x0, x1, a=a_prev, b=s_prev, t_prev=s - delta):
             points = (a * x0 + b * x1).reshape(-1, d)
@@ -242,7 +250,66 @@ def ct_local_target(
         path, s, y, jacobian(fstar, y, FSTAR_STEP), hessian(fstar, y, FSTAR_STEP)
     )
     return order_checks(
-        "CT-LOCAL, F = f* (CT optimum)", case, deltas, np.array(ct), coef_ct
-    ) + order_checks(
-        "CT-LOCAL, F = f* (Euler distillation)", case, deltas, np.array(euler), coef_euler
-    )
+        "CT-LOCAL, F = f* (CT optimum)", deltas, np.array(ct), coef_ct
+    ) + order_checks("CT-LOCAL, F = f* (Euler distillation)", deltas, np.array(euler), coef_euler)
+
+
+#: The time ``s`` of the battery's local measurements.
+LOCAL_TIME = 0.5
+
+
+def _local_points(case: Case, n: int, rng: np.random.Generator) -> tuple[ReferenceFlow, np.ndarray]:
+    """The case's reference flow and up to ``n`` points ``X_{0→s}(x0)``, ``x0`` from the
+    data's bulk."""
+    flow = ReferenceFlow(case.path)
+    return flow, flow.map(bulk_points(case.path.mixture, n, rng), 0.0, LOCAL_TIME)
+
+
+def measure_euler_local(
+    case: Case,
+    settings: BatteryConfig,
+    rng: np.random.Generator,
+    *,
+    prediction: Prediction | None = None,
+) -> list[Check]:
+    """EULER-LOCAL on one case at ``settings.local_points`` points (``prediction``
+    replaces ``½ a``, to inject a wrong one)."""
+    flow, y = _local_points(case, settings.local_points, rng)
+    return euler_local(case.path, LOCAL_TIME, y, flow=flow, prediction=prediction)
+
+
+def measure_swap_local(
+    case: Case,
+    settings: BatteryConfig,
+    rng: np.random.Generator,
+    *,
+    prediction: Prediction | None = None,
+) -> list[Check]:
+    """SWAP-LOCAL on one case for a cubic ``F`` and a tanh network ``F``."""
+    path = case.path
+    _, y = _local_points(case, settings.local_points, rng)
+    return [
+        replace(c, case=f"F = {F.name}")
+        for F in (CubicMap(path.dim), TanhNetwork(path.dim))
+        for c in swap_local(path, LOCAL_TIME, y, F, prediction=prediction)
+    ]
+
+
+def measure_ct_local(case: Case, settings: BatteryConfig, rng: np.random.Generator) -> list[Check]:
+    """CT-LOCAL on one case for a tanh network ``F`` and, at half the points, for
+    ``F = f*`` (in ``d ≥ 2`` only if ``settings.target_in_2d``: reference solves at every
+    quadrature node of an order-8 rule)."""
+    path = case.path
+    flow, y = _local_points(case, settings.local_points, rng)
+    F = TanhNetwork(path.dim, seed=1)
+    checks = [replace(c, case=f"F = {F.name}") for c in ct_local(path, LOCAL_TIME, y, F, flow=flow)]
+    if path.dim == 1 or settings.target_in_2d:
+        target = ct_local_target(
+            path,
+            LOCAL_TIME,
+            y[: max(4, settings.local_points // 2)],
+            flow=flow,
+            order=None if path.dim == 1 else 8,
+        )
+        checks += [replace(c, case="F = f*") for c in target]
+    return checks

@@ -22,9 +22,10 @@ from scipy import stats
 
 from ..exact import GaussianMixture, MixturePath
 from ..reference import ReferenceFlow, mixture_log_cdf, multistep_sample
+from ._case import BatteryConfig, Case
 from ._results import Check
 
-__all__ = ["FALSE_ALARM", "multistep"]
+__all__ = ["FALSE_ALARM", "measure_multistep", "multistep"]
 
 FALSE_ALARM = 1e-3
 DEFAULT_TIMES = (1.0, 0.8, 0.6, 0.4, 0.2, 0.05)
@@ -44,10 +45,10 @@ def multistep(
     consistency: Consistency | None = None,
     times: tuple[float, ...] = DEFAULT_TIMES,
     n: int = 4000,
-    seed: int = 0,
-    case: str = "",
+    seed: int | np.random.Generator = 0,
 ) -> list[Check]:
-    """MULTISTEP with ``f*`` from the reference flow (or the ``consistency`` given)."""
+    """MULTISTEP with ``f*`` from the reference flow (or the ``consistency`` given);
+    ``seed`` an integer or a generator."""
     rng = np.random.default_rng(seed)
     if consistency is None:
         consistency = ReferenceFlow(path).consistency
@@ -68,9 +69,14 @@ def multistep(
     return [
         Check(
             f"MULTISTEP: largest KS statistic over {len(statistics)} tests (times {', '.join(map(str, times[1:]))})",
-            case,
+            "",
             max(statistics),
             critical,
             f"KS critical value, family-wise false-alarm rate {FALSE_ALARM:g}, n = {n}",
         )
     ]
+
+
+def measure_multistep(case: Case, settings: BatteryConfig, rng: np.random.Generator) -> list[Check]:
+    """MULTISTEP on one case with ``settings.multistep_samples`` samples."""
+    return multistep(case.path, n=settings.multistep_samples, seed=rng)

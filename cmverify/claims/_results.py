@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Check", "ClaimResult"]
+__all__ = ["Check", "ClaimResult", "checks_table"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class Check:
     def passed(self) -> bool:
         return bool(math.isfinite(self.measured) and self.measured <= self.tolerance)
 
+    @property
+    def ratio(self) -> float:
+        """``measured / tolerance`` (``≤ 1`` passes); ``inf`` for a non-finite measurement
+        or one above a zero tolerance, 0 for an exact zero against a zero tolerance."""
+        return _ratio(self)
+
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "passed": self.passed}
 
@@ -72,12 +79,14 @@ class ClaimResult:
     """The verdict on one claim of the catalogue (DESIGN.md), from its checks.
 
     ``measured`` is the worst ratio ``measured / tolerance`` over the checks (``≤ 1``
-    passes); ``expected`` states the criterion in words.
+    passes); ``expected`` states the criterion in words; ``statement`` is the claim's
+    mathematics (:attr:`cmverify.claims.Claim.statement`).
     """
 
     id: str
     title: str
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    statement: str = ""
 
     @property
     def measured(self) -> float:
@@ -100,8 +109,27 @@ class ClaimResult:
         return {
             "id": self.id,
             "title": self.title,
+            "statement": self.statement,
             "measured": self.measured,
             "expected": self.expected,
             "passed": self.passed,
             "checks": [c.to_dict() for c in self.checks],
         }
+
+
+def checks_table(checks: Sequence[Check]) -> str:
+    """``checks`` as a plain-text table, one line each: verdict, name, case, measured
+    (for a measured order or ratio also the value against the prediction), tolerance,
+    detail (e.g. the fitted range) and budget; columns aligned, nothing cut."""
+    rows = [("", "check", "case", "measured", "tolerance", "detail", "budget")]
+    for c in checks:
+        measured = f"{c.measured:.3g}"
+        if c.value is not None and c.expected is not None:
+            measured += f" (value {c.value:.6g}, expected {c.expected:.6g})"
+        verdict = "pass" if c.passed else "FAIL"
+        rows.append((verdict, c.name, c.case, measured, f"{c.tolerance:.3g}", c.detail, c.budget))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(f"{cell:<{w}}" for cell, w in zip(r, widths, strict=False)), r[-1]]).rstrip()
+        for r in rows
+    )

@@ -22,7 +22,7 @@ __all__ = ["flow_velocity_forms"]
 
 
 def flow_velocity_forms(
-    path: MixturePath, times: np.ndarray, x_per_time: list[np.ndarray], *, case: str = ""
+    path: MixturePath, times: np.ndarray, x_per_time: list[np.ndarray]
 ) -> list[Check]:
     """The three forms of the velocity at the given times and points."""
     interp = path.interpolant
@@ -33,7 +33,8 @@ def flow_velocity_forms(
     for t, x in zip(times, x_per_time, strict=True):
         t = float(t)
         v = path.velocity(t, x)
-        da, ds = float(interp.dalpha(t)), float(interp.dsigma(t))
+        at = interp.at(t)
+        da, ds = float(at.dalpha), float(at.dsigma)
         quad = conditional_expectation(path, t, x, lambda x0, x1, da=da, ds=ds: da * x0 + ds * x1)
         scale = 1 + np.linalg.norm(v, axis=1)
         quad_err = max(quad_err, float(np.max(np.linalg.norm(quad - v, axis=1) / scale)))
@@ -42,21 +43,21 @@ def flow_velocity_forms(
     return [
         Check(
             "FLOW-VELOCITY: −λx − ½g²∇log p = α̇D + σ̇E[x1|x] proven symbolically (0 = proven)",
-            case,
+            "",
             0.0 if probability_flow_identity(interp) else 1.0,
             0.0,
             "SymPy simplification",
         ),
         Check(
             "FLOW-VELOCITY: E[α̇x0 + σ̇x1 | x_t] by quadrature vs closed form, |Δ|/(1+|v|)",
-            case,
+            "",
             quad_err,
             1e-12,
             "Gauss–Hermite exact for affine integrands; rounding",
         ),
         Check(
             "FLOW-VELOCITY: probability-flow ODE −λx − ½g²∇log p vs closed form, |Δ|/(1+|v|)",
-            case,
+            "",
             pf_err,
             1e-11,
             "rounding, amplified by λ, g² ≤ 40 at t = 0.95",

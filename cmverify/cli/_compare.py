@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 import time
 
@@ -46,8 +47,14 @@ def _compare(args: argparse.Namespace) -> int:
     print(result.to_json() if args.json else result.to_markdown())
     progress(result.verdict())
     if out is not None:
-        (out / "comparison.json").write_text(result.to_json())
-        (out / "comparison.md").write_text(result.to_markdown())
-        for figure in result.plot(out):
-            progress(f"wrote {figure}")
+        _tell_written(result.save(out), progress)
     return 0 if result.passed else 1
+
+
+def _tell_written(paths: list[pathlib.Path], progress) -> None:
+    """A progress line per file of ``Comparison.save``, and one when it drew no figure
+    because matplotlib (an optional extra) is not installed."""
+    for path in paths:
+        progress(f"wrote {path}")
+    if not any(path.suffix == ".png" for path in paths):
+        progress("figures skipped: matplotlib is not installed (pip install 'cmverify[plots]')")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..claims._results import Check, ClaimResult, _ratio
+from ..claims import Check, ClaimResult
 from ..exact import MixturePath, mixtures
 from ..symbolic import Interpolant
 from ._common import _format_number
@@ -33,10 +33,10 @@ def _pad(text: str, width: int, align: str) -> str:
 # The text table's columns (width, alignment); with their separators they add up to
 # TABLE_WIDTH, so the table fits a 100-column terminal. Text wider than its column is
 # wrapped onto continuation lines at spaces (words longer than a column are split). A
-# claim's row has no case (its first check is the worst): its statement spans both.
+# claim's row has no case (its first check is the worst): its title spans both.
 TABLE_WIDTH = 100
 _COLUMNS = {
-    "text": (45, "<"),  # a claim's id and statement, or an indented check name
+    "text": (45, "<"),  # a claim's id and title, or an indented check name
     "case": (23, "<"),
     "measured": (9, ">"),
     "expected": (11, ">"),
@@ -76,18 +76,19 @@ def _table_row(cells: dict[str, str], first: str = "", rest: str = "") -> list[s
     return lines
 
 
-def _claim_rows(r: ClaimResult, verbose: bool):
-    """``(claim cells, [check cells])``: the claim's row, then each distinct check once
-    (its worst case), or every check with ``verbose``, worst first."""
+def _claim_rows(r: ClaimResult, verbose: bool, statement: bool = False):
+    """``(claim cells, [check cells])``: the claim's row (its title, with ``statement``
+    followed by its statement), then each distinct check once (its worst case), or every
+    check with ``verbose``, worst first."""
     claim = {
         "id": r.id,
-        "text": r.title,
+        "text": f"{r.title}: {r.statement}" if statement and r.statement else r.title,
         "measured": _format_number(r.measured),
         "expected": "ratio ≤ 1",
         "verdict": "PASS" if r.passed else "FAIL",
     }
     checks, seen = [], set()
-    for c in sorted(r.checks, key=lambda c: -_ratio(c)):
+    for c in sorted(r.checks, key=lambda c: -c.ratio):
         if not verbose and c.name in seen:
             continue
         seen.add(c.name)
@@ -106,7 +107,7 @@ def _claim_rows(r: ClaimResult, verbose: bool):
 
 def _claims_table(results: Sequence[ClaimResult], *, verbose: bool = False) -> str:
     """The claims as a text table of at most ``TABLE_WIDTH`` columns: per claim a row
-    ``ID  statement`` with its worst ratio measured/tolerance and verdict, then its checks
+    ``ID  title`` with its worst ratio measured/tolerance and verdict, then its checks
     (indented; the first is the worst), long text wrapped within its column."""
     header = _table_row(
         {
@@ -136,14 +137,14 @@ def _markdown_cell(text: str) -> str:
 
 
 def _claims_markdown(results: Sequence[ClaimResult], *, verbose: bool = False) -> str:
-    """The claims as a GitHub-Markdown table: full statements, one row per claim (bold
-    id) followed by its checks."""
+    """The claims as a GitHub-Markdown table: title and full statement, one row per claim
+    (bold id) followed by its checks."""
     lines = [
         "| id | claim / check | case | measured | expected | verdict |",
         "|---|---|---|---:|---:|---|",
     ]
     for r in results:
-        claim, checks = _claim_rows(r, verbose)
+        claim, checks = _claim_rows(r, verbose, statement=True)
         for cells in [{**claim, "id": f"**{r.id}**"}, *checks]:
             row = [cells.get("id", "")] + [
                 _markdown_cell(cells.get(k, "")) for k in ("text", "case", "measured", "expected")

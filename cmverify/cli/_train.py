@@ -9,6 +9,7 @@ import time
 
 from ..exact import mixtures
 from ._common import _stderr_progress
+from ._compare import _tell_written
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -45,11 +46,7 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stop:
         print(f"cmverify train: {stop}", file=sys.stderr)
         return 130
-    if result.comparison is not None:
-        try:
-            for figure in result.comparison.plot(out):
-                progress(f"wrote {figure}")
-        except ImportError as exc:  # matplotlib is an optional extra
-            progress(f"figures skipped ({exc}); pip install 'cmverify[plots]' to draw them")
+    if result.report_files:  # the final evaluation's report, saved by the trainer
+        _tell_written(result.report_files, progress)
     print(json.dumps(result.metrics, indent=2))
     return 0

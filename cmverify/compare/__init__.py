@@ -1,22 +1,32 @@
-"""Compare layer: a user's model ``f(t, x)`` against the exact consistency
-function — reference sets, the report (:class:`Comparison`), model adapters and plots.
+"""Compare layer: a user's model ``f(t, x)`` against the exact consistency function.
+
+- ``_compare``: :func:`compare`, in named steps (grid, per-time errors, boundary, samplers);
+- ``_reference``: :class:`ReferenceSet`, the exact side, cached by the path's value;
+- ``_report``: the report data (:class:`Comparison` and its parts), JSON both ways,
+  :meth:`Comparison.save`; ``_markdown``: its Markdown;
+- ``_statistics``: :func:`energy_distance` and the overflow-safe error statistics;
+- ``_models``: :class:`ModelAdapter` (numpy or torch, ``(t, x)`` or ``(x, t)``) and
+  :class:`ModelFailure`;
+- ``_plots``: the figures, drawn from explicit arguments.
+
 Depends on the reference layer.
 """
 
-from ._compare import METRICS as METRICS
-from ._compare import Comparison as Comparison
-from ._compare import Exceedance as Exceedance
-from ._compare import ReferenceSet as ReferenceSet
-from ._compare import SampleReport as SampleReport
-from ._compare import Threshold as Threshold
-from ._compare import TimeReport as TimeReport
 from ._compare import compare as compare
-from ._compare import energy_distance as energy_distance
 from ._models import FAILURE_KINDS as FAILURE_KINDS
 from ._models import TIME_FORMATS as TIME_FORMATS
 from ._models import ModelAdapter as ModelAdapter
 from ._models import ModelError as ModelError
 from ._models import ModelFailure as ModelFailure
+from ._reference import ReferenceSet as ReferenceSet
+from ._report import METRICS as METRICS
+from ._report import Comparison as Comparison
+from ._report import Exceedance as Exceedance
+from ._report import FigureData as FigureData
+from ._report import SampleReport as SampleReport
+from ._report import Threshold as Threshold
+from ._report import TimeReport as TimeReport
+from ._statistics import energy_distance as energy_distance
 
 __all__ = [
     "FAILURE_KINDS",
@@ -24,6 +34,7 @@ __all__ = [
     "TIME_FORMATS",
     "Comparison",
     "Exceedance",
+    "FigureData",
     "ModelAdapter",
     "ModelError",
     "ModelFailure",

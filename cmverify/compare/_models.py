@@ -40,6 +40,9 @@ TIME_FORMATS = ("scalar", "vector", "column")
 #: finite but so large that ``|f − f*|`` (or a sample statistic) overflows float64.
 FAILURE_KINDS = ("exception", "shape", "type", "complex", "non-finite", "non-finite error")
 
+#: Offending rows a failure keeps in its JSON form (``n_rows`` gives the count).
+ROWS_KEPT = 20
+
 
 @dataclass(frozen=True)
 class ModelFailure:
@@ -49,6 +52,8 @@ class ModelFailure:
     rows for an exception, a wrong shape or a non-numeric output), ``examples`` the first
     few offending inputs ``x`` (as given to the model, before any in-place edit it made),
     ``message`` a one-line summary and ``traceback`` the last frames of an exception.
+    ``n_rows`` is the number of offending rows: ``len(rows)`` unless given (a failure read
+    back by :meth:`from_dict` keeps only the first :data:`ROWS_KEPT` rows, and the count).
     """
 
     t: float
@@ -57,20 +62,39 @@ class ModelFailure:
     rows: tuple[int, ...] = ()
     examples: tuple[tuple[float, ...], ...] = ()
     traceback: str = ""
+    n_rows: int = -1
+
+    def __post_init__(self) -> None:
+        if self.n_rows < 0:
+            object.__setattr__(self, "n_rows", len(self.rows))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; ``rows`` holds the first :data:`ROWS_KEPT` rows."""
         return {
             "t": self.t,
             "kind": self.kind,
             "message": self.message,
-            "n_rows": len(self.rows),
-            "rows": list(self.rows[:20]),
+            "n_rows": self.n_rows,
+            "rows": list(self.rows[:ROWS_KEPT]),
             "examples": [list(e) for e in self.examples],
             "traceback": self.traceback,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelFailure:
+        """The failure written by :meth:`to_dict` (its first :data:`ROWS_KEPT` rows)."""
+        return cls(
+            float(data["t"]),
+            str(data["kind"]),
+            str(data["message"]),
+            tuple(int(i) for i in data["rows"]),
+            tuple(tuple(float(v) for v in e) for e in data["examples"]),
+            str(data["traceback"]),
+            int(data["n_rows"]),
+        )
+
     def describe(self) -> str:
-        rows = f" ({len(self.rows)} rows, first {list(self.rows[:5])})" if self.rows else ""
+        rows = f" ({self.n_rows} rows, first {list(self.rows[:5])})" if self.rows else ""
         example = f"; e.g. x = {list(self.examples[0])}" if self.examples else ""
         return f"t = {self.t:g}: {self.kind}: {self.message}{rows}{example}"
 

@@ -1,5 +1,9 @@
 """Figures of a :class:`~cmverify.compare.Comparison` (matplotlib, Agg backend).
 
+Every figure is drawn from its explicit arguments: the comparison (its numbers and
+title) and, for the sample and arrow figures, the arrays of its
+:class:`~cmverify.compare.FigureData`.
+
 - ``error_vs_t.png``: RMSE, 95th percentile and maximum of ``|f(t, x_t) − f*(t, x_t)|``
   and the self-consistency against ``t`` on a log axis (relative to the data scale on the
   right axis); errors that are exactly 0 are drawn as markers on the bottom edge (a log
@@ -20,7 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._compare import Comparison
+    from ..exact import MixturePath
+    from ._report import Comparison, FigureData
+
+__all__ = ["FRAME_FACTOR", "N_ARROWS", "write_figures"]
 
 #: Arrows drawn in ``arrows.png``.
 N_ARROWS = 50
@@ -177,9 +184,11 @@ def _error_figure(comparison: Comparison, plt) -> object:
     return fig
 
 
-def _samples_figure(comparison: Comparison, samples: np.ndarray, plt) -> object:
-    path = comparison._plot["path"]
-    data = comparison._plot["reference"].data
+def _samples_figure(
+    comparison: Comparison, path: MixturePath, data: np.ndarray, samples: np.ndarray, plt
+) -> object:
+    """One-step ``samples`` (shape ``(m, d)``, d ≤ 2) over the data density of ``path``;
+    the frame holds the 0.1–99.9% quantiles of the data sample ``data``, padded."""
     lo, hi = np.quantile(data, [0.001, 0.999], axis=0)
     pad = 0.15 * (hi - lo)
     lo, hi = lo - pad, hi + pad
@@ -224,15 +233,22 @@ def _samples_figure(comparison: Comparison, samples: np.ndarray, plt) -> object:
     return fig
 
 
-def _arrows_figure(comparison: Comparison, points: dict, plt) -> object:
-    path = comparison._plot["path"]
-    t = max(points)
-    x, model_out, ref_out = (np.asarray(a[:N_ARROWS]) for a in points[t])
+def _arrows_figure(
+    comparison: Comparison,
+    path: MixturePath,
+    t: float,
+    points: tuple[np.ndarray, np.ndarray, np.ndarray],
+    plt,
+) -> object:
+    """``x_t → f(t, x_t)`` and ``x_t → f*(t, x_t)`` for the first :data:`N_ARROWS` rows of
+    ``points = (x_t, f(t, x_t), f*(t, x_t))`` (each ``(k, d)``, d ≤ 2) over the data
+    density of ``path``; for d = 1 also the signed error at every row."""
+    x, model_out, ref_out = (np.asarray(a[:N_ARROWS]) for a in points)
     if path.dim == 1:
         fig, (ax, err_ax) = plt.subplots(
             1, 2, figsize=(10, 4.8), layout="constrained", width_ratios=(3, 2)
         )
-        all_x, all_model, all_ref = (np.asarray(a) for a in points[t])
+        all_x, all_model, all_ref = (np.asarray(a) for a in points)
         err_ax.axhline(0.0, color="0.55", lw=1)
         signed = all_model[:, 0] - all_ref[:, 0]
         err_ax.scatter(all_x[:, 0], signed, s=8, color="tab:blue")
@@ -313,8 +329,12 @@ def _arrows_figure(comparison: Comparison, points: dict, plt) -> object:
     return fig
 
 
-def plot(comparison: Comparison, directory: pathlib.Path) -> list[pathlib.Path]:
-    """Write the figures into ``directory`` (created if needed); return their paths."""
+def write_figures(
+    comparison: Comparison, data: FigureData | None, directory: pathlib.Path
+) -> list[pathlib.Path]:
+    """Write ``error_vs_t.png`` from ``comparison``, and from ``data`` (when given, for
+    d ≤ 2) ``samples.png`` if it holds one-step samples and ``arrows.png`` if it holds
+    arrows, into ``directory`` (created if needed); return the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -330,11 +350,11 @@ def plot(comparison: Comparison, directory: pathlib.Path) -> list[pathlib.Path]:
         written.append(out)
 
     save(_error_figure(comparison, plt), "error_vs_t.png")
-    path = comparison._plot.get("path")
-    samples = comparison._plot.get("one_step")
-    if path is not None and path.dim <= 2 and samples is not None:
-        save(_samples_figure(comparison, samples, plt), "samples.png")
-    points = {t: v for t, v in comparison._plot.get("points", {}).items() if t > 0}
-    if path is not None and path.dim <= 2 and points:
-        save(_arrows_figure(comparison, points, plt), "arrows.png")
+    if data is None or data.path.dim > 2:
+        return written
+    if data.one_step is not None:
+        save(_samples_figure(comparison, data.path, data.data, data.one_step, plt), "samples.png")
+    if data.arrow_time is not None:
+        arrows = (data.arrow_points, data.arrow_model, data.arrow_exact)
+        save(_arrows_figure(comparison, data.path, data.arrow_time, arrows, plt), "arrows.png")
     return written

@@ -1,10 +1,12 @@
 """Exact layer: Gaussian mixtures, the catalogue of named mixtures, and
 :class:`MixturePath` (mixture + interpolant) with every conditional quantity in closed
-form; the measured residuals of the path's identities; acceleration and ``Cov(δ | x_t)``.
-Depends on the symbolic layer.
+form; the :class:`VelocityField` protocol a flow map integrates; the measured residuals
+of the path's identities; acceleration and ``Cov(δ | x_t)``. Depends on the symbolic
+layer.
 """
 
 from . import mixtures as mixtures
+from ._field import VelocityField as VelocityField
 from ._identities import continuity_residual as continuity_residual
 from ._identities import decomposition_residual as decomposition_residual
 from ._identities import score_gradient_residual as score_gradient_residual
@@ -16,12 +18,13 @@ from ._kinematics import delta_covariance as delta_covariance
 from ._kinematics import expected_gamma as expected_gamma
 from ._mixture import GaussianMixture as GaussianMixture
 from ._path import MixturePath as MixturePath
-from ._path import PosteriorMixture as PosteriorMixture
+from ._posterior import PosteriorMixture as PosteriorMixture
 
 __all__ = [
     "GaussianMixture",
     "MixturePath",
     "PosteriorMixture",
+    "VelocityField",
     "acceleration",
     "continuity_residual",
     "decomposition_residual",

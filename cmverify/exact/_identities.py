@@ -54,15 +54,15 @@ def time_step(path: MixturePath, t: float) -> float:
     for the trig interpolant ``ċ = 0`` at ``t = 0`` but ``c`` doubles within
     ``t ≈ 0.06`` when ``λ = 0.01``.
     """
-    interp, mix = path.interpolant, path.mixture
-    tt = np.asarray(t)
+    mix = path.mixture
+    at = path.interpolant.at(t)
     lam = mix.eigvals
-    c = interp.alpha(tt) ** 2 * lam + interp.sigma(tt) ** 2
+    c = at.alpha**2 * lam + at.sigma**2
     mu = np.linalg.norm(mix.means, axis=1)[:, None]
-    c1 = np.abs(2 * (interp.alpha_dalpha(tt) * lam + interp.sigma_dsigma(tt)))
-    c2 = np.abs(2 * (interp.d_alpha_dalpha(tt) * lam + interp.d_sigma_dsigma(tt)))
-    m1 = np.abs(interp.dalpha(tt)) * mu
-    m2 = np.abs(interp.ddalpha(tt)) * mu
+    c1 = np.abs(2 * (at.alpha_dalpha * lam + at.sigma_dsigma))
+    c2 = np.abs(2 * (at.d_alpha_dalpha * lam + at.d_sigma_dsigma))
+    m1 = np.abs(at.dalpha) * mu
+    m2 = np.abs(at.ddalpha) * mu
     with np.errstate(divide="ignore", invalid="ignore"):
         scales = [c / c1, np.sqrt(c / c2), np.sqrt(c) / m1, np.sqrt(np.sqrt(c) / m2)]
     tau = min(float(np.nanmin(s)) for s in scales)
@@ -78,6 +78,10 @@ def continuity_residual(path: MixturePath, t: float, x: object) -> np.ndarray:
     ``t = 0``, where ``v ≡ 0``. ``∂_t log p`` and ``∇·v`` by 6th-order differences
     (``h_t`` from :func:`time_step`, one-sided near the ends of ``[0, 1]``;
     ``h_x = 1e-3 × smallest component std``); ``∇ log p`` is the closed-form score.
+
+    ``path`` may also be a wrapper that replaces a path's ``velocity`` and delegates every
+    other member to it (a :class:`~cmverify.exact.VelocityField` with the path's density):
+    the residual then measures that velocity against the path's ``p_t``.
 
     Error budget: truncation ``≈ C (h/τ)^6 · |y|²/c`` with ``h/τ ≤ 0.005`` in ``t``
     (``C ≲ 10²`` for the one-sided stencil, ``|y|²/c ≲ 30`` for points drawn from
@@ -118,8 +122,8 @@ def decomposition_residual(path: MixturePath, t: object, x: object) -> np.ndarra
     """
     x = as_points(x, path.dim)
     t = as_times(t, x.shape[0])
-    a = np.reshape(path.interpolant.alpha(t), (-1, 1))
-    s = np.reshape(path.interpolant.sigma(t), (-1, 1))
+    at = path.interpolant.at_trusted(t)
+    a, s = np.reshape(at.alpha, (-1, 1)), np.reshape(at.sigma, (-1, 1))
     recon = a * path.denoiser(t, x) + s * path.expected_noise(t, x)
     return np.linalg.norm(recon - x, axis=1) / (1.0 + np.linalg.norm(x, axis=1))
 
@@ -133,8 +137,8 @@ def velocity_decomposition_residual(path: MixturePath, t: object, x: object) -> 
     """
     x = as_points(x, path.dim)
     t = as_times(t, x.shape[0])
-    da = np.reshape(path.interpolant.dalpha(t), (-1, 1))
-    ds = np.reshape(path.interpolant.dsigma(t), (-1, 1))
+    at = path.interpolant.at_trusted(t)
+    da, ds = np.reshape(at.dalpha, (-1, 1)), np.reshape(at.dsigma, (-1, 1))
     if not np.all(np.isfinite(ds)):
         raise ValueError("dsigma is infinite at some t; the textbook form is undefined there")
     v = path.velocity(t, x)

@@ -43,17 +43,17 @@ def acceleration(path: MixturePath, t: float, x: object) -> np.ndarray:
 def expected_gamma(path: MixturePath, t: float, x: object) -> np.ndarray:
     """``E[α̈ x0 + σ̈ x1 | x_t = x] = α̈ D + σ̈ E[x1 | x_t = x]``, shape ``(n, d)``."""
     t = _time(t)
-    interp = path.interpolant
-    dda, dds = float(interp.ddalpha(t)), float(interp.ddsigma(t))
+    at = path.interpolant.at(t)
+    dda, dds = float(at.ddalpha), float(at.ddsigma)
     return dda * path.denoiser(t, x) + dds * path.expected_noise(t, x)
 
 
 def delta_covariance(path: MixturePath, t: float, x: object) -> np.ndarray:
     """``Cov(α̇ x0 + σ̇ x1 | x_t = x) = κ² Cov(x0 | x_t = x)``, shape ``(n, d, d)``; ``σ_t > 0``."""
     t = _time(t)
-    interp = path.interpolant
-    a, s = float(interp.alpha(t)), float(interp.sigma(t))
+    at = path.interpolant.at(t)
+    a, s = float(at.alpha), float(at.sigma)
     if s <= 0:
         raise ValueError("Cov(δ | x_t) needs σ_t > 0")
-    kappa = (float(interp.dalpha(t)) * s - a * float(interp.dsigma(t))) / s
+    kappa = (float(at.dalpha) * s - a * float(at.dsigma)) / s
     return kappa**2 * path.posterior(t, x).covariance()

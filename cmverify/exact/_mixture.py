@@ -36,9 +36,25 @@ class GaussianMixture:
     ``Σ_k = U_k diag(λ_k) U_kᵀ`` are computed once: ``eigvals`` has shape ``(K, d)`` and
     ``eigvecs`` shape ``(K, d, d)`` (columns are eigenvectors). Every later computation
     works in these eigenbases.
+
+    ``name`` (keyword, optional): a label for reports, e.g. ``"eight_gaussians"``. The
+    catalogue (:mod:`cmverify.exact.mixtures`) sets it to the name under which
+    :func:`~cmverify.exact.mixtures.by_name` rebuilds the same mixture; mixtures built
+    otherwise have ``name = None`` unless given one. A non-empty string without ``/``
+    (it is joined to an interpolant's name by :attr:`MixturePath.name`), or ``None``.
+    The name is a label only: it takes no part in any computation, and equality is
+    identity (``GaussianMixture`` defines no ``__eq__``; two mixtures with the same
+    parameters and names are distinct objects), with or without a name.
     """
 
-    def __init__(self, weights: object, means: object, covs: object) -> None:
+    def __init__(
+        self, weights: object, means: object, covs: object, *, name: str | None = None
+    ) -> None:
+        if name is not None:
+            if not isinstance(name, str):
+                raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+            if not name.strip() or "/" in name:
+                raise ValueError(f"name must be a non-empty string without '/', got {name!r}")
         w = as_float_array(weights, "weights")
         mu = as_float_array(means, "means")
         cov = as_float_array(covs, "covs")
@@ -88,6 +104,7 @@ class GaussianMixture:
                     f"covs[{i}] has an eigenvalue {lo:.3e} below the smallest normal float64 "
                     f"({np.finfo(float).tiny:.3e}): its inverse is not representable"
                 )
+        self._name = name
         self._weights = w
         self._means = mu
         self._covs = cov
@@ -99,6 +116,12 @@ class GaussianMixture:
             arr.flags.writeable = False
 
     # -- read-back --------------------------------------------------------------------
+    @property
+    def name(self) -> str | None:
+        """The label given at construction (the catalogue name for catalogue mixtures), or
+        ``None``."""
+        return self._name
+
     @property
     def weights(self) -> np.ndarray:
         """Component weights, shape ``(K,)``."""
@@ -155,7 +178,8 @@ class GaussianMixture:
         )
 
     def __repr__(self) -> str:
-        return f"GaussianMixture(K={self.n_components}, d={self.dim})"
+        label = "" if self._name is None else f"{self._name!r}, "
+        return f"GaussianMixture({label}K={self.n_components}, d={self.dim})"
 
     # -- density and sampling -----------------------------------------------------------
     def component_log_prob(self, x: object) -> np.ndarray:

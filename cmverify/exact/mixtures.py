@@ -1,7 +1,10 @@
 """Named Gaussian mixtures and a generator of random well-conditioned ones (exact layer).
 
-Every constructor returns a fresh :class:`~cmverify.exact.GaussianMixture`.
-:func:`by_name` accepts underscores or dashes (``eight_gaussians``, ``eight-gaussians``).
+Every constructor returns a fresh :class:`~cmverify.exact.GaussianMixture`. The named
+ones carry their catalogue name (``GaussianMixture.name``, e.g. ``"eight_gaussians"``),
+the key under which :func:`by_name` rebuilds them; :func:`random_mixture` and
+:func:`gaussian` with explicit arguments give ``name = None``. :func:`by_name` accepts
+underscores or dashes (``eight_gaussians``, ``eight-gaussians``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ EIGHT_GAUSSIANS_STD = 0.2
 
 def seed_bimodal() -> GaussianMixture:
     """The seed figure's data, ``d = 1``: ``0.8 N(−1, 0.1²) + 0.2 N(2, 0.1²)``."""
-    return GaussianMixture([0.8, 0.2], [[-1.0], [2.0]], np.full((2, 1, 1), 0.1**2))
+    return GaussianMixture(
+        [0.8, 0.2], [[-1.0], [2.0]], np.full((2, 1, 1), 0.1**2), name="seed_bimodal"
+    )
 
 
 def mild_bimodal() -> GaussianMixture:
@@ -47,7 +52,9 @@ def mild_bimodal() -> GaussianMixture:
     ``Δ^{1/2}`` up to ``N ≈ 1000`` (see :mod:`cmverify.claims.induction`). This mixture
     reaches the ``O(Δ)`` regime by ``N = 32``.
     """
-    return GaussianMixture([0.5, 0.5], [[-0.5], [0.6]], [[[0.45**2]], [[0.4**2]]])
+    return GaussianMixture(
+        [0.5, 0.5], [[-0.5], [0.6]], [[[0.45**2]], [[0.4**2]]], name="mild_bimodal"
+    )
 
 
 def eight_gaussians() -> GaussianMixture:
@@ -59,7 +66,7 @@ def eight_gaussians() -> GaussianMixture:
     angles = np.arange(8) * (np.pi / 4)
     means = EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     covs = np.broadcast_to(EIGHT_GAUSSIANS_STD**2 * np.eye(2), (8, 2, 2))
-    return GaussianMixture(np.full(8, 1 / 8), means, covs)
+    return GaussianMixture(np.full(8, 1 / 8), means, covs, name="eight_gaussians")
 
 
 def gaussian(mean: object = None, cov: object = None) -> GaussianMixture:
@@ -67,10 +74,11 @@ def gaussian(mean: object = None, cov: object = None) -> GaussianMixture:
 
     With no arguments: the anisotropic ``d = 2`` Gaussian with mean ``(0.5, −0.25)`` and
     covariance ``[[0.5, 0.3], [0.3, 0.4]]`` (eigenvalues ≈ 0.755 and 0.145), the
-    Gaussian of the ``verify`` battery.
+    Gaussian of the ``verify`` battery, named ``"gaussian"``; with arguments the mixture
+    has no name (``by_name("gaussian")`` would not rebuild it).
     """
     if mean is None and cov is None:
-        mean, cov = [0.5, -0.25], [[0.5, 0.3], [0.3, 0.4]]
+        return GaussianMixture([1.0], [[0.5, -0.25]], [[[0.5, 0.3], [0.3, 0.4]]], name="gaussian")
     if mean is None or cov is None:
         raise ValueError("gaussian() takes both mean and cov, or neither")
     mean_arr = np.atleast_1d(as_float_array(mean, "mean"))
@@ -130,7 +138,8 @@ def names() -> list[str]:
 
 
 def by_name(name: str) -> GaussianMixture:
-    """The named mixture; dashes and underscores are interchangeable."""
+    """The named mixture; dashes and underscores are interchangeable. Its ``name`` is the
+    canonical key (``by_name("Eight-Gaussians").name == "eight_gaussians"``)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")

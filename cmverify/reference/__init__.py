@@ -7,8 +7,6 @@ Gauss–Hermite quadrature, and order fitting. Depends on the exact layer and Sc
 from ._batched_rk import BatchedSolution as BatchedSolution
 from ._batched_rk import SolverFailure as SolverFailure
 from ._batched_rk import solve_batched as solve_batched
-from ._flow import AccuracyWarning as AccuracyWarning
-from ._flow import FlowSolution as FlowSolution
 from ._flow import ReferenceFlow as ReferenceFlow
 from ._gaussian import gaussian_flow_map as gaussian_flow_map
 from ._orders import OrderFit as OrderFit
@@ -29,6 +27,8 @@ from ._sampling import euler_step as euler_step
 from ._sampling import heun_step as heun_step
 from ._sampling import multistep_sample as multistep_sample
 from ._sampling import multistep_times as multistep_times
+from ._solution import AccuracyWarning as AccuracyWarning
+from ._solution import FlowSolution as FlowSolution
 
 __all__ = [
     "MAX_DIM",

@@ -1,23 +1,24 @@
 """Reference probability-flow maps ``X_{s→t}`` of mixture paths by ODE (reference layer).
 
 ``X_{s→t}(x)`` solves ``dx/dτ = v(τ, x)`` from ``x`` at ``τ = s`` to ``τ = t`` with the
-closed-form velocity of :class:`~cmverify.exact.MixturePath`; the consistency function is
-``f*(t, x) = X_{t→0}(x)``. Every trajectory is integrated by the batched DOP853 of
-:mod:`cmverify.reference._batched_rk` with its own step-size control, so the tolerance holds per
-trajectory, not for the RMS over a batch.
+velocity of a :class:`~cmverify.exact.VelocityField` — the closed-form velocity of a
+:class:`~cmverify.exact.MixturePath`, or any object with ``dim`` and ``velocity``; the
+consistency function is ``f*(t, x) = X_{t→0}(x)``. Every trajectory is integrated by the
+batched DOP853 of :mod:`cmverify.reference._batched_rk` with its own step-size control,
+so the tolerance holds per trajectory, not for the RMS over a batch.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from .._threads import limit_threads
 from .._validation import as_count, as_float_array, as_points, as_real, as_times
-from ..exact import MixturePath
+from ..exact import MixturePath, VelocityField
 from ._batched_rk import SolverFailure, solve_batched
+from ._solution import AccuracyWarning, FlowSolution
 
 __all__ = ["AccuracyWarning", "FlowSolution", "ReferenceFlow", "SolverFailure"]
 
@@ -53,51 +54,17 @@ LOCAL_FACTOR = LEVELS[0][0]
 DEFAULT_MAX_STEP = 1.0 / 32
 
 
-class AccuracyWarning(UserWarning):
-    """Some trajectories could not be shown to meet the target accuracy.
-
-    Raised (as a warning) by :meth:`ReferenceFlow.solve` when, after the refinements, a
-    trajectory's error estimate still exceeds ``atol + rtol |X|``: the flow amplifies
-    perturbations along it so much (near a separatrix between modes) that float64 cannot
-    resolve it to the target. ``FlowSolution.unresolved`` lists them.
-    """
-
-
-@dataclass(frozen=True)
-class FlowSolution:
-    """``X_{s→t}(x)`` with its cost and its per-trajectory accuracy check.
-
-    Attributes:
-        x: the mapped points, shape ``(n, d)``.
-        n_accepted, n_rejected: DOP853 steps per trajectory of the solve whose result is
-            returned, shape ``(n,)``.
-        n_calls: batched velocity evaluations of all solves (fine, check, refinements,
-            certificate); ``n_row_evaluations`` their total rows.
-        error_estimate: per trajectory ``|X_k − X_{k−1}|`` (Euclidean): the difference
-            between the returned solve and the previous, looser one with longer steps
-            (see ``LEVELS``), shape ``(n,)``. It bounds the discretization error, not
-            the float64 rounding of the velocity amplified by the flow: measured over
-            1,025,000 trajectories, it fell below the true error only on 158, mostly
-            between narrow modes, where that error was ≤ 0.19 of the target
-            (benchmarks/RESULTS.md).
-        target: per trajectory ``atol + rtol |X|``, shape ``(n,)``.
-        n_refinements: levels beyond the first two each trajectory went through, shape
-            ``(n,)``.
-        unresolved: indices of the trajectories whose estimate still exceeds the target
-            after the refinements (empty unless an :class:`AccuracyWarning` was issued).
-        certificate: how the error was bounded, in words.
-    """
-
-    x: np.ndarray
-    n_accepted: np.ndarray
-    n_rejected: np.ndarray
-    n_calls: int
-    n_row_evaluations: int
-    error_estimate: np.ndarray
-    target: np.ndarray
-    n_refinements: np.ndarray
-    unresolved: np.ndarray
-    certificate: str
+def _field_problem(path: object) -> str | None:
+    """Why ``path`` is not a usable :class:`~cmverify.exact.VelocityField`, or ``None``."""
+    missing = [name for name in ("dim", "velocity") if not hasattr(path, name)]
+    if missing:
+        return f"has no {' and no '.join(missing)}"
+    if not callable(path.velocity):
+        return "has a velocity that is not callable"
+    dim = path.dim
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        return f"has dim = {dim!r}, not a positive integer"
+    return None
 
 
 def _norm(v: np.ndarray) -> np.ndarray:
@@ -113,10 +80,21 @@ def _norm(v: np.ndarray) -> np.ndarray:
 
 
 class ReferenceFlow:
-    """Exact flow maps of a :class:`MixturePath`, accurate per trajectory.
+    """Exact flow maps of a :class:`MixturePath` (or any velocity field), accurate per
+    trajectory.
 
     Arguments:
-        path: the probability path whose velocity defines the flow.
+        path: the probability path whose velocity defines the flow: a
+            :class:`~cmverify.exact.MixturePath`, or any
+            :class:`~cmverify.exact.VelocityField` — an object with ``dim`` (a positive
+            integer) and ``velocity(t, x)``, called with ``t`` of shape ``(m,)`` and ``x``
+            of shape ``(m, d)`` and returning shape ``(m, d)``; e.g. a wrapper around a
+            path that perturbs its velocity (a supported use: the flow of the perturbed
+            field, with the same per-trajectory certificate). A ``MixturePath`` is
+            integrated through its trusted door (``velocity_trusted``: the solver's
+            arrays are valid by construction); a subclass that overrides ``velocity``,
+            a path whose ``velocity`` was replaced on the instance, and any other field,
+            through ``velocity``, its result checked for shape ``(m, d)``.
         rtol: target accuracy of each trajectory, relative (≥ 1e-12). The guarantee below
             is measured at rtol ≥ 1e-10; below that, the float64 rounding of the velocity,
             amplified by the flow (about 1/std across narrow modes), can exceed the target
@@ -156,7 +134,7 @@ class ReferenceFlow:
 
     def __init__(
         self,
-        path: MixturePath,
+        path: VelocityField,
         rtol: float = 1e-10,
         atol: float | None = None,
         *,
@@ -164,8 +142,12 @@ class ReferenceFlow:
         max_step: float = DEFAULT_MAX_STEP,
         threads: int | None = 1,
     ) -> None:
-        if not isinstance(path, MixturePath):
-            raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
+        problem = _field_problem(path)
+        if problem is not None:
+            raise TypeError(
+                "path must be a MixturePath or a VelocityField (dim and velocity(t, x)), "
+                f"got {type(path).__name__}, which {problem}"
+            )
         rtol = as_real(rtol, "rtol")
         atol = rtol if atol is None else as_real(atol, "atol")
         if not MIN_RTOL <= rtol < 1:
@@ -179,6 +161,10 @@ class ReferenceFlow:
             raise ValueError(f"max_step must be > 0, got {max_step!r}")
         self.max_step = max_step
         self._path = path
+        self._dim = int(path.dim)
+        # MixturePath's own velocity (not overridden, not replaced on the instance)?
+        trusted = getattr(path.velocity, "__func__", None) is MixturePath.velocity
+        self._field = path.velocity_trusted if trusted else self._checked_velocity
         self.rtol = rtol
         self.atol = atol
         self.max_steps = int(max_steps)
@@ -186,14 +172,22 @@ class ReferenceFlow:
         self.threads = threads
 
     @property
-    def path(self) -> MixturePath:
+    def path(self) -> VelocityField:
+        """The path (velocity field) whose flow this is."""
         return self._path
 
     def __repr__(self) -> str:
         return f"ReferenceFlow({self._path!r}, rtol={self.rtol:g}, atol={self.atol:g})"
 
-    def _velocity(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return self._path.velocity(t, y)
+    def _checked_velocity(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """A field's public ``velocity``, its result checked for shape ``(m, d)``."""
+        v = np.asarray(self._path.velocity(t, y), dtype=np.float64)
+        if v.shape != y.shape:
+            raise ValueError(
+                f"path.velocity(t, x) returned shape {v.shape} for x of shape {y.shape}; "
+                f"it must return one velocity per row, shape (m, {self._dim})"
+            )
+        return v
 
     def _integrate(
         self,
@@ -208,7 +202,7 @@ class ReferenceFlow:
     ):
         n = x.shape[0]
         return solve_batched(
-            self._velocity,
+            self._field,
             x,
             np.broadcast_to(s, (n,)),
             np.broadcast_to(t, (n,)),
@@ -239,7 +233,7 @@ class ReferenceFlow:
     ) -> FlowSolution:
         """Validate, then :meth:`_solve` under the thread limit; ``stacklevel`` makes an
         :class:`AccuracyWarning` point at the user's call."""
-        x = as_points(x, self._path.dim)
+        x = as_points(x, self._dim)
         n = x.shape[0]
         s_arr = np.broadcast_to(as_times(s, n, "s"), (n,))
         t_arr = np.broadcast_to(as_times(t, n, "t"), (n,))
@@ -354,7 +348,7 @@ class ReferenceFlow:
         exactly (the integration restarts there; no interpolation). Returns shape
         ``(len(ts), n, d)``.
         """
-        x = as_points(x, self._path.dim)
+        x = as_points(x, self._dim)
         s_val, t_val = as_times(s, name="s"), as_times(t, name="t")
         if s_val.ndim or t_val.ndim:
             raise ValueError("s and t must be single times for trajectory")

@@ -43,8 +43,8 @@ def gaussian_flow_map(
     mu = gaussian.means[0]
 
     def coefficients(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a = np.reshape(interpolant.alpha(times), (-1, 1))
-        sg = np.reshape(interpolant.sigma(times), (-1, 1))
+        at = interpolant.at_trusted(times)  # validated above
+        a, sg = np.reshape(at.alpha, (-1, 1)), np.reshape(at.sigma, (-1, 1))
         return a, a * a * lam[None] + sg * sg
 
     a_s, c_s = coefficients(s_arr)

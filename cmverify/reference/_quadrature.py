@@ -86,7 +86,8 @@ def conditional_expectation(
     tt = as_times(t)
     if tt.ndim != 0:
         raise ValueError("t must be a single time")
-    a, s = float(path.interpolant.alpha(tt)), float(path.interpolant.sigma(tt))
+    at = path.interpolant.at_trusted(tt)
+    a, s = float(at.alpha), float(at.sigma)
     if s <= 0:
         raise ValueError(f"x1 is not determined by x0 given x_t where σ_t = 0 (t = {float(tt)})")
     q = _check_dim(path.dim, order)

@@ -51,7 +51,8 @@ class Interpolant:
     - ``d_alpha_dalpha``, ``d_sigma_dsigma``: their time derivatives ``½ d²(α²)/dt²``,
       ``½ d²(σ²)/dt²``.
 
-    :meth:`at` validates ``t`` once and gives all of them (a :class:`Coefficients`).
+    :meth:`at` validates ``t`` once and gives all of them (a :class:`Coefficients`);
+    :meth:`at_trusted` is the same for times validated by the caller.
     Named interpolants: :mod:`cmverify.interpolants`. Equality is symbolic and the hash
     agrees with it (see :meth:`__hash__`).
 
@@ -187,6 +188,15 @@ class Interpolant:
         first access. ``ValueError``/``TypeError`` naming ``t`` for times outside
         ``[0, 1]``, NaN or inf, or non-numeric input."""
         return Coefficients(t, self)
+
+    def at_trusted(self, t: np.ndarray) -> Coefficients:
+        """:meth:`at` for times the caller has already validated — a float64 array of shape
+        ``()`` or ``(n,)`` with values in ``[0, 1]``, e.g. from ``as_times`` — without
+        checking or copying them (the caller must not modify ``t`` afterwards). For the
+        trusted internals of the floors above (the exact path's evaluation on every
+        Runge–Kutta stage): outside ``[0, 1]`` or with NaN it returns what the generated
+        numerics give, without an error."""
+        return Coefficients._from_validated(t, self)
 
     def alpha(self, t: object) -> np.ndarray:
         """``α_t``."""
@@ -329,6 +339,14 @@ class Coefficients:
         times = as_times(self.t)
         times.flags.writeable = False
         object.__setattr__(self, "t", times)
+
+    @classmethod
+    def _from_validated(cls, t: np.ndarray, interpolant: Interpolant) -> Coefficients:
+        """The coefficients at times already validated (see :meth:`Interpolant.at_trusted`)."""
+        co = object.__new__(cls)
+        object.__setattr__(co, "t", t)
+        object.__setattr__(co, "interpolant", interpolant)
+        return co
 
     alpha = _Coefficient("``α_t``.")
     sigma = _Coefficient("``σ_t``.")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 #: Public name → the private module that defines it (``None``: a public submodule).
 _LAZY = {
     "assert_matches_reference": "_assertions",
+    "assert_order": "_order",
     "named_path": "_assertions",
     "strategies": None,
 }
@@ -43,4 +44,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["assert_matches_reference", "named_path", "strategies"]
+__all__ = ["assert_matches_reference", "assert_order", "named_path", "strategies"]

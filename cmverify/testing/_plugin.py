@@ -1,5 +1,5 @@
 """pytest plugin (entry point ``pytest11``): fixtures for checking consistency models
-against exact flow maps in a user's own test suite.
+against exact flow maps in a user's own test suite, and the theory's claims as tests.
 
 Fixtures:
 
@@ -9,10 +9,31 @@ Fixtures:
   :class:`~cmverify.reference.ReferenceFlow` objects, cached for the session;
 - ``assert_matches_reference``: :func:`cmverify.testing.assert_matches_reference`.
 
+Claims (``pytest --cmverify-claims``): every claim of :data:`cmverify.claims.CATALOGUE`
+becomes test items, one per (claim, case), with node ids like
+``cmverify-claims::EULER-LOCAL[eight_gaussians/linear]``; select with ``-k`` (``-k
+EULER-LOCAL``, ``-k "eight_gaussians/linear"``) or ``-m cmverify_claim`` (all of them).
+An item passes iff every check of its case is within its error budget, and fails with
+the table of the checks (name, case, measured, tolerance, detail, budget). ``--cmverify-claims``
+runs the quick battery's cases and settings (``cmverify verify --quick``, seconds a
+case); ``--cmverify-claims-full`` every case with the full settings (``cmverify
+verify``). Each case's random numbers are seeded from (seed, claim id, case name), so an
+item draws what ``cmverify verify`` draws for it.
+
+A user's own claims run the same way: a ``conftest.py`` implements the hook
+``pytest_cmverify_claims(config)`` and returns a list of
+:class:`cmverify.claims.Claim` objects (their ids must differ from the catalogue's)::
+
+    def pytest_cmverify_claims():
+        return [Claim("MY-ORDER", "title", "statement", (Case("exp"),), measure)]
+
+The claim items are added to the collected items (before ``-k``, ``-m`` and
+``--deselect`` select among them) by :mod:`cmverify.testing._claims`.
+
 pytest loads this module in *every* run of an environment where cmverify is installed,
 so it imports nothing heavy: NumPy, SciPy, SymPy and the rest of cmverify are imported
-inside the fixtures, when a test asks for one (the top-level ``cmverify`` package is
-lazy too).
+inside the fixtures, when a test asks for one, and the claims layer only under
+``--cmverify-claims`` (the top-level ``cmverify`` package is lazy too).
 """
 
 from __future__ import annotations
@@ -26,6 +47,45 @@ import pytest
 if TYPE_CHECKING:
     from ..exact import MixturePath
     from ..reference import ReferenceFlow
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import _hooks
+
+    pluginmanager.add_hookspecs(_hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cmverify")
+    group.addoption(
+        "--cmverify-claims",
+        action="store_true",
+        help="also collect cmverify's claim catalogue and the claims of "
+        "pytest_cmverify_claims hooks, one item per (claim, case); quick cases and settings",
+    )
+    group.addoption(
+        "--cmverify-claims-full",
+        action="store_true",
+        help="like --cmverify-claims, with every case and the full battery's settings",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "cmverify_claim: a claim of cmverify measured on one case (--cmverify-claims)"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k, -m and --deselect select among the items
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    full = config.getoption("cmverify_claims_full")
+    if not (full or config.getoption("cmverify_claims")):
+        return
+    from ._claims import claim_items
+
+    items.extend(claim_items(session, "full" if full else "quick"))
 
 
 @pytest.fixture(scope="session")

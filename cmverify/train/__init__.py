@@ -1,17 +1,23 @@
-"""Compact PyTorch trainer for consistency models on Gaussian-mixture data (torch layer).
+"""Train layer: a compact PyTorch trainer for consistency models on Gaussian-mixture data.
 
-- :mod:`.model`: ``f_θ(t, x) = c_skip(t) x + c_out(t) F_θ(t, x)`` with ``c_skip(0) = 1``,
+- ``_model``: ``f_θ(t, x) = c_skip(t) x + c_out(t) F_θ(t, x)`` with ``c_skip(0) = 1``,
   ``c_out(0) = 0`` exactly (PARAM-BOUNDARY), and a small MLP ``F_θ``;
-- :mod:`.losses`: consistency training (CT) and distillation (CD) losses;
-- :mod:`.trainer`: the training loop (EMA target, Δt curriculum, evaluation by
+- ``_losses``: consistency training (CT) and distillation (CD) losses;
+- ``_trainer``: the training loop (EMA target, Δt curriculum, evaluation by
   :func:`cmverify.compare.compare`) and :class:`TrainConfig`;
-- :mod:`.checkpoint`: the atomic checkpoint written at every evaluation.
+- ``_checkpoint``: the atomic checkpoint written at every evaluation, and
+  :class:`TrainingInterrupted`; ``_clock``: elapsed time and ETA of the progress lines.
 
-Needs ``torch`` (``pip install cmverify[torch]``).
+Needs ``torch`` (``pip install cmverify[torch]``). Depends on the compare layer.
 """
 
-from ._model import MLP, ConsistencyModel, boundary_scalings
-from ._trainer import TrainConfig, TrainingInterrupted, TrainResult, train
+from ._checkpoint import TrainingInterrupted as TrainingInterrupted
+from ._model import MLP as MLP
+from ._model import ConsistencyModel as ConsistencyModel
+from ._model import boundary_scalings as boundary_scalings
+from ._trainer import TrainConfig as TrainConfig
+from ._trainer import TrainResult as TrainResult
+from ._trainer import train as train
 
 __all__ = [
     "MLP",

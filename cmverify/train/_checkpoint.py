@@ -28,9 +28,42 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_FILES", "interrupts_held", "write_checkpoint"]
+__all__ = ["CHECKPOINT_FILES", "TrainingInterrupted", "interrupts_held", "write_checkpoint"]
 
 CHECKPOINT_FILES = ("model.pt", "config.json", "metrics.json")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`~cmverify.train.train` when a ``KeyboardInterrupt`` (Ctrl-C) stops it.
+
+    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` still catches it; it also says
+    how far the run got and what it saved: ``step`` (optimizer steps completed),
+    ``steps`` (planned), ``saved_step`` (the step of the last checkpoint, ``None`` when none
+    was written) and ``checkpoint_dir`` (``None`` when :func:`~cmverify.train.train` had
+    none).
+    """
+
+    def __init__(
+        self,
+        step: int,
+        steps: int,
+        saved_step: int | None,
+        checkpoint_dir: pathlib.Path | None,
+    ) -> None:
+        super().__init__(step, steps, saved_step, checkpoint_dir)
+        self.step = step
+        self.steps = steps
+        self.saved_step = saved_step
+        self.checkpoint_dir = checkpoint_dir
+
+    def __str__(self) -> str:
+        where = f"interrupted at step {self.step}/{self.steps}"
+        if self.checkpoint_dir is None:
+            return f"{where}; no checkpoint folder was given, nothing saved"
+        if self.saved_step is None:
+            return f"{where}, before the first checkpoint; nothing saved in {self.checkpoint_dir}"
+        files = ", ".join(CHECKPOINT_FILES)
+        return f"{where}; the model of step {self.saved_step} is saved in {self.checkpoint_dir} ({files})"
 
 
 @contextlib.contextmanager

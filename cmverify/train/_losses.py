@@ -39,11 +39,16 @@ def distance(
     raise ValueError(f"distance must be 'l2' or 'huber', got {kind!r}")
 
 
+def _mix(at, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """``α_t x0 + σ_t x1`` per row, from the coefficients ``at`` of times shaped ``(n,)``."""
+    return at.alpha[:, None] * x0 + at.sigma[:, None] * x1
+
+
 def ct_pairs(path: MixturePath, t_lo: np.ndarray, t_hi: np.ndarray, x0: np.ndarray, x1: np.ndarray):
     """``(x_{t_hi}, x_{t_lo})`` from the same ``(x0, x1)``."""
     interp = path.interpolant
-    hi = interp.alpha(t_hi)[:, None] * x0 + interp.sigma(t_hi)[:, None] * x1
-    lo = interp.alpha(t_lo)[:, None] * x0 + interp.sigma(t_lo)[:, None] * x1
+    hi = _mix(interp.at(t_hi), x0, x1)
+    lo = _mix(interp.at(t_lo), x0, x1)
     return hi, lo
 
 
@@ -60,7 +65,7 @@ def cd_pairs(
     """``(x_{t_hi}, x̂_{t_lo})`` with ``x̂`` one Euler or Heun step of the teacher from ``t_hi``."""
     v = velocity or path.velocity
     interp = path.interpolant
-    hi = interp.alpha(t_hi)[:, None] * x0 + interp.sigma(t_hi)[:, None] * x1
+    hi = _mix(interp.at(t_hi), x0, x1)
     h = (t_hi - t_lo)[:, None]
     if solver == "euler":
         return hi, euler_step(v, t_hi, h, hi)

@@ -61,7 +61,8 @@ _SCALINGS = consistency_scalings_numeric()
 def _scalings(
     interp: Interpolant, t: np.ndarray, sigma_data: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    a, s = interp.alpha(t), interp.sigma(t)
+    c = interp.at(t)
+    a, s = c.alpha, c.sigma
     with np.errstate(over="ignore"):  # σ²/σ_d² = inf (tiny σ_d): c_skip = c_out = 0
         c_skip, c_out = _SCALINGS(a, s, np.float64(sigma_data))
     return np.asarray(c_skip, dtype=np.float64), np.asarray(c_out, dtype=np.float64)

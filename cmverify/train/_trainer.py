@@ -26,6 +26,7 @@ import pathlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,8 @@ from ..compare import Comparison, compare
 from ..exact import MixturePath, mixtures
 from ..reference import multistep_sample, multistep_times
 from ..symbolic import Interpolant, interpolants
-from ._checkpoint import CHECKPOINT_FILES, interrupts_held, write_checkpoint
+from ._checkpoint import TrainingInterrupted, interrupts_held, write_checkpoint
+from ._clock import Clock
 from ._losses import cd_pairs, consistency_loss, ct_pairs
 from ._model import MLP, ConsistencyModel
 
@@ -102,12 +104,17 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """The evaluation (EMA) model, the run's metrics and evaluation history, the loss at
+    every step, the final evaluation's :class:`~cmverify.compare.Comparison` (also when
+    the model failed it) and the report files it wrote into the checkpoint folder."""
+
     model: ConsistencyModel
     config: TrainConfig
     metrics: dict
     history: list[dict] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # the training loss at every step
     comparison: Comparison | None = None  # the final evaluation against the exact flow map
+    report_files: list[pathlib.Path] = field(default_factory=list)  # Comparison.save's
 
 
 def curriculum(config: TrainConfig, step: int) -> int:
@@ -123,7 +130,8 @@ def time_index_probabilities(
     """``P(n)``, ``n = 0 … N−1``, ∝ lognormal mass of ``κ = σ/α`` between ``κ_{t_n}`` and
     ``κ_{t_{n+1}}`` (``κ = ∞`` at ``t = 1``)."""
     t = np.linspace(0.0, 1.0, n_steps + 1)
-    a, s = interp.alpha(t), interp.sigma(t)
+    c = interp.at(t)
+    a, s = c.alpha, c.sigma
     with np.errstate(divide="ignore"):
         log_kappa = np.where(a > 0, np.log(s) - np.log(np.maximum(a, 1e-300)), np.inf)
     cdf = 0.5 * (1 + erf((log_kappa - p_mean) / (math.sqrt(2) * p_std)))
@@ -131,7 +139,9 @@ def time_index_probabilities(
     return p / p.sum()
 
 
-def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -> dict:
+def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -> dict[str, Any]:
+    """The evaluation's metrics (``failed``: the failures' descriptions, when the model
+    failed) and, under ``"comparison"``, its :class:`~cmverify.compare.Comparison`."""
     result = compare(
         model,
         path,
@@ -142,7 +152,7 @@ def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -
         name=config.method,
     )
     if not result.ok:
-        return {"failed": [f.describe() for f in result.failures]}
+        return {"failed": [f.describe() for f in result.failures], "comparison": result}
     one, two = result.samples[0], result.samples[1]
     return {
         "one_step_rel_rmse": result.at(1.0).relative_rmse,
@@ -154,77 +164,7 @@ def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -
     }
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Raised by :func:`train` when a ``KeyboardInterrupt`` (Ctrl-C) stops it.
-
-    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` still catches it; it also says
-    how far the run got and what it saved: ``step`` (optimizer steps completed),
-    ``steps`` (planned), ``saved_step`` (the step of the last checkpoint, ``None`` when none
-    was written) and ``checkpoint_dir`` (``None`` when :func:`train` had none).
-    """
-
-    def __init__(
-        self,
-        step: int,
-        steps: int,
-        saved_step: int | None,
-        checkpoint_dir: pathlib.Path | None,
-    ) -> None:
-        super().__init__(step, steps, saved_step, checkpoint_dir)
-        self.step = step
-        self.steps = steps
-        self.saved_step = saved_step
-        self.checkpoint_dir = checkpoint_dir
-
-    def __str__(self) -> str:
-        where = f"interrupted at step {self.step}/{self.steps}"
-        if self.checkpoint_dir is None:
-            return f"{where}; no checkpoint folder was given, nothing saved"
-        if self.saved_step is None:
-            return f"{where}, before the first checkpoint; nothing saved in {self.checkpoint_dir}"
-        files = ", ".join(CHECKPOINT_FILES)
-        return f"{where}; the model of step {self.saved_step} is saved in {self.checkpoint_dir} ({files})"
-
-
 PROGRESS_EVERY = 250  # steps between progress lines
-
-
-def _duration(seconds: float) -> str:
-    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-@dataclass
-class _Clock:
-    """Elapsed time and ETA of a run. Training steps and evaluations are timed apart (an
-    evaluation can cost as much as hundreds of steps): ETA = remaining steps × mean step
-    time + remaining evaluations × mean evaluation time; before the first evaluation its
-    cost is unknown, and the line says how many are still to come instead."""
-
-    config: TrainConfig
-    start: float = field(default_factory=time.perf_counter)
-    eval_seconds: float = 0.0  # total time spent evaluating so far
-    evals: int = 0  # evaluations done
-
-    def evaluations(self, step: int) -> int:
-        """The number of evaluations in the first ``step`` steps (the last step has one)."""
-        every, steps = self.config.eval_every, self.config.steps
-        return step // every + (step == steps and steps % every != 0)
-
-    def line(self, done: int, now: float | None = None) -> str:
-        """``elapsed 12 s, ETA 1 min 05 s`` after ``done`` steps."""
-        elapsed = (time.perf_counter() if now is None else now) - self.start
-        left = self.evaluations(self.config.steps) - self.evals
-        eta = (elapsed - self.eval_seconds) / done * (self.config.steps - done)
-        if self.evals:
-            eta += self.eval_seconds / self.evals * left
-        more = f" + {left} evaluation{'s' * (left > 1)}" if left and not self.evals else ""
-        return f"elapsed {_duration(elapsed)}, ETA {_duration(eta)}{more}"
 
 
 def train(
@@ -252,7 +192,10 @@ def train(
     where every evaluation — every ``config.eval_every`` steps and the last step —
     atomically writes ``model.pt`` (the evaluation model's state dict), ``config.json``
     and ``metrics.json`` (``complete``, ``step``, the evaluation's metrics, ``history``);
-    see :mod:`cmverify.train._checkpoint`. On Ctrl-C, :class:`TrainingInterrupted` (a
+    see :mod:`cmverify.train._checkpoint`. When the run completes, the final evaluation's
+    report is saved there too (:meth:`Comparison.save <cmverify.compare.Comparison.save>`:
+    ``comparison.json``, ``comparison.md`` and, when matplotlib is installed, the figures;
+    ``TrainResult.report_files``). On Ctrl-C, :class:`TrainingInterrupted` (a
     ``KeyboardInterrupt``) says which step was saved there.
 
     ``progress`` receives a line every 250 steps (mean loss over those steps, elapsed
@@ -262,6 +205,43 @@ def train(
     out = check_writable(checkpoint_dir) if checkpoint_dir is not None else None
     with limit_threads(threads):
         return _train(config, progress, network, velocity, out)
+
+
+def _pairs(
+    config: TrainConfig,
+    path: MixturePath,
+    n_steps: int,
+    rng: np.random.Generator,
+    probabilities: dict[int, np.ndarray],
+    velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One batch ``(t_lo, t_hi, x_hi, x_lo)``: time indices ``n`` drawn (uniformly or by
+    :func:`time_index_probabilities`, cached per ``N`` in ``probabilities``), ``t_lo =
+    n/N``, ``t_hi = (n+1)/N``, and the CT or CD pair at those times."""
+    if config.time_sampling == "uniform":
+        idx = rng.integers(0, n_steps, size=config.batch)
+    else:
+        if n_steps not in probabilities:
+            probabilities[n_steps] = time_index_probabilities(
+                path.interpolant, n_steps, config.p_mean, config.p_std
+            )
+        idx = rng.choice(n_steps, size=config.batch, p=probabilities[n_steps])
+    t_lo, t_hi = idx / n_steps, (idx + 1) / n_steps
+    x0 = path.mixture.sample(config.batch, rng)
+    x1 = rng.standard_normal(x0.shape)
+    if config.method == "ct":
+        x_hi, x_lo = ct_pairs(path, t_lo, t_hi, x0, x1)
+    else:
+        x_hi, x_lo = cd_pairs(path, t_lo, t_hi, x0, x1, solver=config.cd_solver, velocity=velocity)
+    return t_lo, t_hi, x_hi, x_lo
+
+
+def _average(averages: list[tuple[torch.nn.Module, float]], model: torch.nn.Module) -> None:
+    """``θ_avg ← μ θ_avg + (1 − μ) θ`` for each ``(average model, μ)``."""
+    with torch.no_grad():
+        for average, mu in averages:
+            for p_avg, p in zip(average.parameters(), model.parameters(), strict=True):
+                p_avg.mul_(mu).add_(p, alpha=1 - mu)
 
 
 def _train(
@@ -288,34 +268,19 @@ def _train(
         opt,
         lambda k: 0.5 * (1 + math.cos(math.pi * min(k, config.steps) / config.steps)) * 0.95 + 0.05,
     )
-    clock = _Clock(config)
+    clock = Clock(config)
     start = clock.start
     history: list[dict] = []
     losses: list[float] = []
     probabilities: dict[int, np.ndarray] = {}
     final: dict = {}
+    report_files: list[pathlib.Path] = []
     done = 0  # optimizer steps completed
     saved_step: int | None = None
     try:
         for step in range(config.steps):
             n_steps = curriculum(config, step)
-            if config.time_sampling == "uniform":
-                idx = rng.integers(0, n_steps, size=config.batch)
-            else:
-                if n_steps not in probabilities:
-                    probabilities[n_steps] = time_index_probabilities(
-                        interp, n_steps, config.p_mean, config.p_std
-                    )
-                idx = rng.choice(n_steps, size=config.batch, p=probabilities[n_steps])
-            t_lo, t_hi = idx / n_steps, (idx + 1) / n_steps
-            x0 = mix.sample(config.batch, rng)
-            x1 = rng.standard_normal(x0.shape)
-            if config.method == "ct":
-                x_hi, x_lo = ct_pairs(path, t_lo, t_hi, x0, x1)
-            else:
-                x_hi, x_lo = cd_pairs(
-                    path, t_lo, t_hi, x0, x1, solver=config.cd_solver, velocity=velocity
-                )
+            t_lo, t_hi, x_hi, x_lo = _pairs(config, path, n_steps, rng, probabilities, velocity)
             loss = consistency_loss(
                 model,
                 target,
@@ -332,12 +297,7 @@ def _train(
             loss.backward()
             opt.step()
             sched.step()
-            with torch.no_grad():
-                for p_t, p_e, p in zip(
-                    target.parameters(), ema.parameters(), model.parameters(), strict=True
-                ):
-                    p_t.mul_(config.target_mu).add_(p, alpha=1 - config.target_mu)
-                    p_e.mul_(config.eval_ema).add_(p, alpha=1 - config.eval_ema)
+            _average([(target, config.target_mu), (ema, config.eval_ema)], model)
             done = step + 1
             evaluating = done % config.eval_every == 0 or done == config.steps
             if progress and done % PROGRESS_EVERY == 0 and not evaluating:
@@ -347,44 +307,38 @@ def _train(
                     f"[{'#' * filled}{'.' * (30 - filled)}] step {done}/{config.steps}  "
                     f"loss {recent:.4g}  {clock.line(done)}"
                 )
-            if evaluating:
-                evaluation_start = time.perf_counter()
-                final = _evaluate(ema, path, config)
-                clock.eval_seconds += time.perf_counter() - evaluation_start
-                clock.evals += 1
-                entry = {
-                    "step": done,
-                    "loss": losses[-1],
-                    "N": n_steps,
-                    **{k: v for k, v in final.items() if k != "comparison"},
-                }
-                history.append(entry)
-                if out is not None:
-                    complete = done == config.steps
-                    with interrupts_held():  # saved_step must name what is on disk
-                        write_checkpoint(
-                            out,
-                            ema,
-                            config,
-                            {
-                                "complete": complete,
-                                **(_summary(config, final, start) if complete else {}),
-                                **entry,
-                                "history": history,
-                            },
-                        )
-                        saved_step = done
-                if progress:
-                    progress(
-                        f"step {done}/{config.steps}  loss {losses[-1]:.4g}  N {n_steps}  "
-                        f"one-step rel RMSE {entry.get('one_step_rel_rmse', float('nan')):.4f}  "
-                        f"{clock.line(done)}"
-                        + (f"  (checkpoint in {out})" if out is not None else "")
-                    )
+            if not evaluating:
+                continue
+            evaluation_start = time.perf_counter()
+            final = _evaluate(ema, path, config)
+            clock.eval_seconds += time.perf_counter() - evaluation_start
+            clock.evals += 1
+            entry = {"step": done, "loss": losses[-1], "N": n_steps, **_numbers(final)}
+            history.append(entry)
+            if out is not None:
+                complete = done == config.steps
+                summary = _summary(config, final, start) if complete else {}
+                metrics = {"complete": complete, **summary, **entry, "history": history}
+                with interrupts_held():  # saved_step must name what is on disk
+                    write_checkpoint(out, ema, config, metrics)
+                    saved_step = done
+            if progress:
+                progress(
+                    f"step {done}/{config.steps}  loss {losses[-1]:.4g}  N {n_steps}  "
+                    f"one-step rel RMSE {entry.get('one_step_rel_rmse', float('nan')):.4f}  "
+                    f"{clock.line(done)}" + (f"  (checkpoint in {out})" if out is not None else "")
+                )
+        if out is not None and final.get("comparison") is not None:
+            report_files = final["comparison"].save(out)
     except KeyboardInterrupt:
         raise TrainingInterrupted(done, config.steps, saved_step, out) from None
     metrics = _summary(config, final, start)
-    return TrainResult(ema, config, metrics, history, losses, final.get("comparison"))
+    return TrainResult(ema, config, metrics, history, losses, final.get("comparison"), report_files)
+
+
+def _numbers(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation's JSON-ready metrics (without its ``Comparison``)."""
+    return {k: v for k, v in evaluation.items() if k != "comparison"}
 
 
 def _summary(config: TrainConfig, final: dict, start: float) -> dict:
@@ -393,7 +347,7 @@ def _summary(config: TrainConfig, final: dict, start: float) -> dict:
         "method": config.method,
         "steps": config.steps,
         "wall_seconds": time.perf_counter() - start,
-        **{k: v for k, v in final.items() if k != "comparison"},
+        **_numbers(final),
     }
 
 
