@@ -79,6 +79,18 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     """Import a public name (or a submodule) of cmverify on first access (PEP 562)."""
+    legacy = _legacy.ALIASES.get(f"{__name__}.{name}")
+    if legacy is not None and legacy[1] is not None:  # warn here, at the caller's line
+        import warnings
+
+        warnings.warn(
+            f"{__name__}.{name} is deprecated and will be removed; import from {legacy[1]}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return importlib.import_module(f"{__name__}.{name}")
     source = _LAZY.get(name, name)
     try:
         module = importlib.import_module(f".{source or name}", __name__)

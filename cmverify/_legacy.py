@@ -7,6 +7,10 @@ module object, so ``cmverify.flow is cmverify.reference._flow`` — and warns
 ``cmverify.mixtures`` and ``cmverify.interpolants`` and the strategies module
 ``cmverify.strategies`` are public names of the contract (DESIGN.md): they resolve the
 same way but without a warning.
+
+A few names of the old modules' ``__all__`` left their module in the move; an old path
+that needs them (:data:`EXTRAS`) resolves to a thin module that forwards every other name
+to the new module.
 """
 
 from __future__ import annotations
@@ -55,6 +59,57 @@ ALIASES: dict[str, tuple[str, str | None]] = {
 }
 
 
+def _multistep_samples(path, consistency, times, n, rng):
+    """The states ``x_{t_0}, …, x_{t_m}`` of the multistep sampler (0.1's
+    ``claims.sampling.multistep_samples``; now :func:`cmverify.reference.multistep_sample`)."""
+    from .reference import multistep_sample
+
+    x1 = rng.standard_normal((n, path.dim))
+    run = multistep_sample(path.interpolant, consistency, times, x1, rng, final=False)
+    return list(run.states)
+
+
+#: Old dotted name → {name: "module:attribute" or a callable} for names of the old
+#: module's ``__all__`` that the new module does not hold.
+EXTRAS: dict[str, dict[str, object]] = {
+    "cmverify.claims.sampling": {"multistep_samples": _multistep_samples},
+    "cmverify.proofs.core": {
+        "expr_latex": "cmverify.proofs._latex:expr_latex",
+        "tex_width": "cmverify.proofs._latex:tex_width",
+        "math_latex": "cmverify.proofs._prose:math_latex",
+        "markdown_prose": "cmverify.proofs._prose:markdown_prose",
+        "latex_prose": "cmverify.proofs._prose:latex_prose",
+    },
+    "cmverify.train.checkpoint": {"check_writable": "cmverify._io:check_writable"},
+}
+
+
+def _resolve(value: object) -> object:
+    if isinstance(value, str):
+        module, _, attribute = value.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+    return value
+
+
+class _Forwarding(types.ModuleType):
+    """An old module path: its extra names, then every name of the new module."""
+
+    def __init__(self, name: str, target: types.ModuleType, extras: dict[str, object]):
+        super().__init__(name, target.__doc__)
+        self._target = target
+        self._extras = extras
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in self._extras:
+            return _resolve(self._extras[name])
+        return getattr(self._target, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(self._target)) | set(self._extras))
+
+
 class _AliasLoader(importlib.abc.Loader):
     def __init__(self, target: str, public: str | None) -> None:
         self.target = target
@@ -68,12 +123,16 @@ class _AliasLoader(importlib.abc.Loader):
                 stacklevel=2,
             )
         module = importlib.import_module(self.target)
+        if spec.name in EXTRAS:
+            self._spec = None
+            return _Forwarding(spec.name, module, EXTRAS[spec.name])
         self._spec = module.__spec__
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         # the import system stamped the alias spec on the real module: put its own back
-        module.__spec__ = self._spec
+        if self._spec is not None:
+            module.__spec__ = self._spec
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):

@@ -15,6 +15,7 @@ from cmverify.compare import (
     Comparison,
     ModelAdapter,
     ModelError,
+    ModelFailure,
     _reference,
     compare,
     energy_distance,
@@ -329,12 +330,154 @@ def test_save_refuses_an_unwritable_folder_before_writing(tmp_path, eventful):
         ("[1, 2]", "a JSON list"),
         ("{not json", "invalid JSON"),
         ('{"model": "m"}', "missing 'path'"),
-        ('{"model": "m", "path": "p", "dim": "two"}', "invalid literal for int"),
+        ('{"model": "m", "path": "p", "dim": "two"}', "dim must be an integer, got 'two'"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),  # was RecursionError
+        ('{"n": ' + "9" * 5000 + "}", "invalid JSON"),  # beyond int's digit limit
+        (b'{"model": "\xff"}', "invalid JSON"),
     ],
 )
 def test_from_json_refuses_what_is_not_a_report(text, message):
-    with pytest.raises(ValueError, match=f"not a comparison report: .*{message}"):
+    with pytest.raises(ValueError, match=f"^not a comparison report: .*{message}"):
         Comparison.from_json(text)
+
+
+def test_from_json_of_none_is_a_value_error_as_documented():
+    """Regression (review finding 11): ``from_json(None)`` raised json's TypeError."""
+    with pytest.raises(ValueError, match=r"^not a comparison report: text must be a JSON string"):
+        Comparison.from_json(None)
+
+
+def _edit(key_path, value):
+    """An edit of a report's dict: set the entry at ``key_path`` (keys and indices)."""
+
+    def edit(data):
+        *parents, last = key_path
+        for key in parents:
+            data = data[key]
+        data[last] = value
+
+    return edit
+
+
+def _nested(depth):
+    """A list nested ``depth`` deep, built without recursion."""
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # the review's examples: accepted, then to_markdown failed ("Unknown format code")
+        (_edit(["boundary_rms"], "abc"), "boundary_rms must be a finite number ≥ 0, got 'abc'"),
+        (
+            _edit(["per_time", 2, "rmse"], "big"),
+            r"per_time\[2\]\.rmse must be a finite number ≥ 0, got 'big'",
+        ),
+        (_edit(["dim"], 2.7), "dim must be an integer, got 2.7"),  # was 2, silently
+        (_edit(["dim"], 2.0), "dim must be an integer, got 2.0"),
+        (_edit(["n"], True), "n must be an integer, got True"),
+        (_edit(["seed"], -1), "seed must be an integer ≥ 0, got -1"),
+        (_edit(["model"], 3), "model must be a string, got 3"),
+        (_edit(["path"], "\ud800"), "path must be valid UTF-8 text"),  # save() could not write it
+        (_edit(["wall_seconds"], 10**400), "wall_seconds must be a finite number ≥ 0, got 1000"),
+        (_edit(["data_scale"], float("inf")), "data_scale must be a finite number ≥ 0, got inf"),
+        (_edit(["per_time", 1, "max_error"], -1.0), r"per_time\[1\]\.max_error must be .* ≥ 0"),
+        (_edit(["per_time", 0, "t"], 1.5), r"per_time\[0\]\.t must be a finite number in \[0, 1\]"),
+        (
+            _edit(["per_time", 1, "worst_point"], [1.0]),
+            r"per_time\[1\]\.worst_point must hold 2 numbers, got 1",
+        ),
+        (
+            _edit(["per_time", 1, "self_consistency_s"], None),
+            r"per_time\[1\]\.self_consistency_s is missing for its self_consistency",
+        ),
+        (
+            _edit(["per_time", 3, "failure", "kind"], "oops"),
+            r"per_time\[3\]\.failure\.kind must be one of exception, shape, .*, got 'oops'",
+        ),
+        (
+            _edit(["per_time", 3, "failure", "rows"], [1, 2.5]),
+            r"per_time\[3\]\.failure\.rows\[1\] must be an integer, got 2.5",
+        ),
+        (
+            _edit(["per_time", 3, "failure", "n_rows"], 1),
+            r"per_time\[3\]\.failure\.rows lists 20 rows, more than n_rows = 1",
+        ),
+        (
+            _edit(["per_time", 3, "failure", "examples"], [[0.1, "x"]]),
+            r"per_time\[3\]\.failure\.examples\[0\]\[1\] must be a finite number, got 'x'",
+        ),
+        (
+            _edit(["samples", 0, "mode_weights"], [0.5]),
+            r"samples\[0\]\.mode_weights must hold one weight per mode frequency \(8\), got 1",
+        ),
+        (_edit(["samples", 0, "steps"], 0), r"samples\[0\]\.steps must be an integer ≥ 1, got 0"),
+        (_edit(["threshold", "metric"], "mean"), "threshold.metric must be one of rmse, max"),
+        (_edit(["exceeded", 0], {"t": 0.5}), r"missing 'exceeded\[0\]\.value'"),
+        (_edit(["per_time"], []), "per_time must list at least one time, got \\[\\]"),
+        (_edit(["per_time", 0, "colour"], 1), r"per_time\[0\] has an unknown field 'colour'"),
+        (_edit(["failures"], {"a": 1}), r"failures must be a list, got \{'a': 1\}"),
+        (_edit(["model"], _nested(100_000)), r"model must be a string, got \[\[\[\.\.\.\]\]\]"),
+    ],
+)
+def test_from_dict_checks_every_field_and_names_it(eventful, edit, message):
+    """Regression (review finding 11): malformed values were accepted (and failed later,
+    in ``to_markdown``, without naming the field), ``dim = 2.7`` became 2; now each is
+    refused at once, in one line naming the field, without recursing on the input."""
+    data = json.loads(eventful.to_json())
+    Comparison.from_dict(data)  # the unedited report reads back
+    edit(data)
+    with pytest.raises(ValueError, match=f"^not a comparison report: {message}") as caught:
+        Comparison.from_dict(data)
+    assert "\n" not in str(caught.value)
+
+
+def test_model_failure_from_dict_names_the_field():
+    failure = ModelFailure(0.5, "shape", "wrong shape", (0, 1), ((1.0, 2.0),), "", 2)
+    assert ModelFailure.from_dict(failure.to_dict()) == failure
+    with pytest.raises(ValueError, match=r"^not a model failure: missing 'kind'$"):
+        ModelFailure.from_dict({"t": 0.5})
+    with pytest.raises(ValueError, match=r"^not a model failure: the failure must be a JSON"):
+        ModelFailure.from_dict([0.5])
+    with pytest.raises(
+        ValueError, match=r"^not a model failure: t must be .* in \[0, 1\], got nan"
+    ):
+        ModelFailure.from_dict({**failure.to_dict(), "t": float("nan")})
+
+
+def test_save_writes_nothing_when_a_target_cannot_be_written(tmp_path, eventful):
+    """Regression (review finding 11): with ``comparison.md`` a folder, save() raised a
+    raw IsADirectoryError after writing comparison.json; now every target is checked
+    before any file is moved into place, and an old report stays whole."""
+    folder = tmp_path / "report"
+    eventful.save(folder, figures=False)
+    old_json = (folder / "comparison.json").read_text()
+    (folder / "comparison.md").unlink()
+    (folder / "comparison.md").mkdir()
+    (folder / "comparison.json").write_text("old")
+    with pytest.raises(ValueError, match=r"^cannot write '.*comparison\.md': it exists and is not"):
+        eventful.save(folder, figures=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["comparison.json", "comparison.md"]
+    assert (folder / "comparison.json").read_text() == "old"  # not half-replaced
+    (folder / "comparison.md").rmdir()
+    assert [p.name for p in eventful.save(folder, figures=False)] == [
+        "comparison.json",
+        "comparison.md",
+    ]
+    assert (folder / "comparison.json").read_text() == old_json
+    assert sorted(p.name for p in folder.iterdir()) == ["comparison.json", "comparison.md"]
+    if importlib.util.find_spec("matplotlib") is not None:  # a figure's target too
+        (folder / "error_vs_t.png").mkdir()
+        with pytest.raises(ValueError, match=r"error_vs_t\.png': it exists and is not a file$"):
+            eventful.save(folder, figures=True)
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "comparison.json",
+            "comparison.md",
+            "error_vs_t.png",
+        ]
 
 
 def test_the_report_names_the_mixture_it_was_given_or_says_custom():

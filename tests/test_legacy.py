@@ -38,8 +38,12 @@ def test_an_old_path_is_the_new_module_and_warns(old):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         module = importlib.import_module(old)
-    assert module is importlib.import_module(new)
-    assert module.__spec__.name == new  # the real module's spec is left intact
+    target = importlib.import_module(new)
+    if old in _legacy.EXTRAS:  # a forwarding module: the new module's names plus extras
+        assert all(getattr(module, n) is getattr(target, n) for n in target.__all__)
+    else:
+        assert module is target
+        assert module.__spec__.name == new  # the real module's spec is left intact
     assert importlib.util.find_spec(public) is not None
 
 
@@ -79,3 +83,178 @@ def test_an_unknown_name_is_still_an_import_error():
 
     with pytest.raises(AttributeError, match="no_such_name"):
         cmverify.no_such_name  # noqa: B018
+
+
+#: ``__all__`` of each flat module at 0.1 (commit 25fd99b, before the move), read from git.
+OLD_EXPORTS = {
+    "cmverify.flow": ("AccuracyWarning", "FlowSolution", "ReferenceFlow", "SolverFailure"),
+    "cmverify.path": ("MixturePath", "PosteriorMixture"),
+    "cmverify.mixture": ("GaussianMixture",),
+    "cmverify.interpolant": ("Coefficients", "Interpolant"),
+    "cmverify.numdiff": (
+        "divergence",
+        "gradient",
+        "hessian",
+        "jacobian",
+        "stencil",
+        "time_derivative",
+    ),
+    "cmverify.derivations": (
+        "ALPHA_T",
+        "SIGMA_DATA",
+        "SIGMA_T",
+        "angular_speed_squared",
+        "consistency_scalings",
+        "consistency_scalings_numeric",
+        "ct_gauss_angular_speed",
+        "ct_gauss_rate",
+        "drift_and_diffusion",
+        "probability_flow_coefficients",
+        "probability_flow_identity",
+    ),
+    "cmverify.identities": (
+        "continuity_residual",
+        "decomposition_residual",
+        "score_gradient_residual",
+        "spatial_step",
+        "time_step",
+        "velocity_decomposition_residual",
+    ),
+    "cmverify.kinematics": ("acceleration", "delta_covariance", "expected_gamma"),
+    "cmverify.batched_rk": ("BatchedSolution", "SolverFailure", "solve_batched"),
+    "cmverify.gaussian_flow": ("gaussian_flow_map",),
+    "cmverify.quantile": (
+        "mixture_log_cdf",
+        "mixture_log_sf",
+        "mixture_quantile",
+        "quantile_flow_map",
+    ),
+    "cmverify.quadrature": (
+        "MAX_DIM",
+        "conditional_expectation",
+        "gauss_hermite",
+        "joint_expectation",
+        "marginal_expectation",
+    ),
+    "cmverify.orders": ("OrderFit", "fit_order", "refine_until_asymptotic", "step_sizes"),
+    "cmverify.results": ("Check", "ClaimResult"),
+    "cmverify.battery": ("BatteryConfig", "battery_cases", "run_battery"),
+    "cmverify.models": (
+        "FAILURE_KINDS",
+        "TIME_FORMATS",
+        "ModelAdapter",
+        "ModelError",
+        "ModelFailure",
+    ),
+    "cmverify.strategies": (
+        "EXTREME_VARIANCES",
+        "FAR_MAGNITUDES",
+        "extreme_mixtures",
+        "far_points",
+        "interpolants",
+        "mixtures",
+        "named_interpolants",
+        "paths",
+        "points",
+        "times",
+    ),
+    "cmverify.mixtures": (
+        "EIGHT_GAUSSIANS_RADIUS",
+        "EIGHT_GAUSSIANS_STD",
+        "by_name",
+        "eight_gaussians",
+        "gaussian",
+        "mild_bimodal",
+        "names",
+        "random_mixture",
+        "seed_bimodal",
+    ),
+    "cmverify.interpolants": (
+        "SINGULAR",
+        "by_name",
+        "cos_linear",
+        "linear",
+        "names",
+        "quadratic",
+        "sqrt",
+        "trig",
+    ),
+    "cmverify.claims.local": (
+        "DEFAULT_DELTAS",
+        "bulk_points",
+        "ct_local",
+        "ct_local_target",
+        "euler_local",
+        "swap_local",
+    ),
+    "cmverify.claims.induction": ("ct_gauss", "ct_global", "song_t1"),
+    "cmverify.claims.losses": ("loss_difference", "song_t2"),
+    "cmverify.claims.sampling": ("FALSE_ALARM", "multistep", "multistep_samples"),
+    "cmverify.claims.velocity": ("flow_velocity_forms",),
+    "cmverify.claims.functions": ("CubicMap", "TanhNetwork", "TimeTanhNetwork"),
+    "cmverify.proofs.core": (
+        "Derivation",
+        "Step",
+        "article_latex",
+        "derivation_latex",
+        "expr_latex",
+        "latex_prose",
+        "markdown_prose",
+        "math_latex",
+        "tex_width",
+    ),
+    "cmverify.proofs.documents": ("DERIVATIONS", "derivations"),
+    "cmverify.train.model": ("MLP", "ConsistencyModel", "boundary_scalings"),
+    "cmverify.train.losses": ("cd_pairs", "consistency_loss", "ct_pairs", "distance"),
+    "cmverify.train.trainer": (
+        "TrainConfig",
+        "TrainResult",
+        "TrainingInterrupted",
+        "sample",
+        "time_index_probabilities",
+        "train",
+    ),
+    "cmverify.train.checkpoint": (
+        "CHECKPOINT_FILES",
+        "check_writable",
+        "interrupts_held",
+        "write_checkpoint",
+    ),
+}
+
+
+@pytest.mark.parametrize("old", sorted(OLD_EXPORTS))
+def test_every_name_an_old_module_exported_still_imports_from_it(old):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = importlib.import_module(old)
+        missing = [name for name in OLD_EXPORTS[old] if not hasattr(module, name)]
+    assert not missing, (old, missing)
+
+
+def test_the_old_multistep_sampler_still_samples_p_t():
+    """0.1's ``claims.sampling.multistep_samples`` (path, f, times, n, rng) → the states."""
+    import numpy as np
+
+    import cmverify as cmv
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from cmverify.claims.sampling import multistep_samples
+    path = cmv.MixturePath(cmv.mixtures.gaussian())
+    flow = cmv.ReferenceFlow(path)
+    states = multistep_samples(path, flow.consistency, (1.0, 0.5), 4000, np.random.default_rng(0))
+    assert [s.shape for s in states] == [(4000, path.dim)] * 2
+    # x_0.5 ~ p_0.5 = N(α μ, α² Σ + σ² I): its mean within 5 standard errors
+    marginal = path.marginal(0.5)
+    err = states[1].mean(axis=0) - marginal.mean()
+    assert np.all(np.abs(err) < 5 * np.sqrt(np.diag(marginal.covariance()) / 4000))
+
+
+def test_from_the_package_the_warning_points_at_the_caller(tmp_path):
+    script = tmp_path / "user.py"
+    script.write_text("from cmverify import flow\n")
+    err = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True
+    ).stderr
+    assert f"{script}:1: DeprecationWarning: cmverify.flow is deprecated" in err

@@ -1,5 +1,7 @@
 """The pytest plugin, exercised as a user would with ``pytester``."""
 
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -84,6 +86,61 @@ def test_cmverify_claims_runs_the_users_claims_and_selected_catalogue_items(pyte
     )
 
 
+def test_last_failed_and_failed_first_know_the_claim_items(pytester):
+    """Regression (review finding 3): pytest 9 parses the node ids it caches into
+    (path, names, params); a claim item whose id was the plain name ``ID[case]`` never
+    equalled its cached id, so ``--lf`` reported "1 known failures not in selected
+    tests" and reran every item."""
+    pytester.makeconftest(USER_CLAIMS)
+    pytester.makepyfile("def test_one():\n    pass\n")
+    first = pytester.runpytest("--cmverify-claims", "-k", "MY- or test_one")
+    first.assert_outcomes(passed=2, failed=1, deselected=first.parseoutcomes()["deselected"])
+    again = pytester.runpytest("--cmverify-claims", "--lf", "-v")  # no -k: only the failure
+    quick = sum(len(c.selected_cases(BatteryConfig.quick_config())) for c in CATALOGUE.values())
+    again.assert_outcomes(failed=1, deselected=quick + 2)
+    again.stdout.fnmatch_lines(
+        ["run-last-failure: rerun previous 1 failure", "cmverify-claims::MY-WRONG[[]exp[]] FAILED*"]
+    )
+    first_first = pytester.runpytest("--cmverify-claims", "--ff", "-k", "MY-", "-v")
+    first_first.assert_outcomes(passed=1, failed=1, deselected=quick + 1)  # + test_one
+    first_first.stdout.fnmatch_lines(
+        [
+            "run-last-failure: rerun previous 1 failure first",
+            "cmverify-claims::MY-WRONG[[]exp[]] FAILED*",
+            "cmverify-claims::MY-ORDER[[]exp[]] PASSED*",
+        ]
+    )
+
+
+def test_a_printed_claim_node_id_is_accepted_on_the_command_line(pytester):
+    """``--collect-only -q`` prints node ids; given back as arguments (no option needed)
+    they select exactly those items, next to files given with them; an id that names
+    no item is a usage error (before, any claim id was "file or directory not found")."""
+    pytester.makeconftest(USER_CLAIMS)
+    pytester.makepyfile(test_mine="def test_one():\n    pass\n")
+    listed = pytester.runpytest("--cmverify-claims", "--collect-only", "-q", "-k", "MY-WRONG")
+    node_id = "cmverify-claims::MY-WRONG[exp]"
+    assert node_id in listed.stdout.lines
+    result = pytester.runpytest(node_id, "-v")
+    result.assert_outcomes(failed=1)  # the claim only: test_mine.py is not collected
+    result.stdout.fnmatch_lines(["*collected 1 item", "cmverify-claims::MY-WRONG[[]exp[]] FAILED*"])
+    both = pytester.runpytest("test_mine.py", "cmverify-claims::MY-ORDER", node_id)
+    both.assert_outcomes(passed=2, failed=1)
+    every = pytester.runpytest("cmverify-claims", "--collect-only", "-q")
+    quick = sum(len(c.selected_cases(BatteryConfig.quick_config())) for c in CATALOGUE.values())
+    every.stdout.fnmatch_lines([f"{quick + 2} tests collected*"])
+    for wrong, why in [
+        ("cmverify-claims::MY-WRONG[nope]", "no claim item 'cmverify-claims::MY-WRONG[[]nope[]]'"),
+        ("cmverify-claims::NO-SUCH", "no claim item 'cmverify-claims::NO-SUCH'"),
+        ("cmverify-claims::CT-GLOBAL[mild_bimodal/trig]", "*--cmverify-claims-full every case)"),
+    ]:
+        refused = pytester.runpytest(wrong)
+        assert refused.ret == pytest.ExitCode.USAGE_ERROR
+        refused.stderr.fnmatch_lines([f"*{why}*"])
+    full = pytester.runpytest("--cmverify-claims-full", "cmverify-claims::CT-GLOBAL", "--co", "-q")
+    full.stdout.fnmatch_lines(["cmverify-claims::CT-GLOBAL[[]mild_bimodal/trig[]]"])
+
+
 def test_without_the_option_no_claim_is_collected(pytester):
     """The hook is not even called (the conftest's would fail the run), and the claims
     layer is not imported (in a fresh process)."""
@@ -95,6 +152,30 @@ def test_without_the_option_no_claim_is_collected(pytester):
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
+
+
+def _readme_conftest() -> str:
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    (block,) = [b for b in blocks if "def pytest_cmverify_claims" in b]
+    return block
+
+
+def test_the_readme_conftest_costs_nothing_without_the_option(pytester):
+    """Regression (review finding 8): the README's conftest imported cmverify.claims at
+    the top (SymPy, SciPy, the catalogue: +2.6 s measured on a one-test project, every
+    pytest run). As written now it imports nothing of cmverify (nor NumPy) unless
+    ``--cmverify-claims`` is given, and its claim passes under the option."""
+    pytester.makeconftest(_readme_conftest())
+    pytester.makepyfile(
+        "import sys\n"
+        "def test_one():\n"
+        "    assert not {'cmverify.claims', 'cmverify.reference', 'numpy'} & set(sys.modules)\n"
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    result = pytester.runpytest("--cmverify-claims", "-k", "EXPM1", "-v")
+    result.assert_outcomes(passed=1, deselected=result.parseoutcomes()["deselected"])
+    result.stdout.fnmatch_lines(["cmverify-claims::EXPM1-ORDER[[]exp[]] PASSED*"])
 
 
 def test_full_collects_every_case_and_the_marker_selects_claims(pytester):

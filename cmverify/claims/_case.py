@@ -80,6 +80,8 @@ class Case:
             raise ValueError(f"case name must be a non-empty single line, got {self.name!r}")
         if self.build is not None and not callable(self.build):
             raise TypeError(f"case build must be callable returning a path, got {self.build!r}")
+        if not isinstance(self.quick, bool):
+            raise TypeError(f"case quick must be True or False, got {self.quick!r}")
 
     @classmethod
     def named(cls, mixture: str, interpolant: str, *, quick: bool = True) -> Case:

@@ -13,7 +13,8 @@ __all__ = ["Check", "ClaimResult", "checks_table"]
 class Check:
     """One measurement against a tolerance derived from the numerics.
 
-    ``measured ≤ tolerance`` passes. ``case`` names the mixture and interpolant (or
+    ``measured ≤ tolerance`` passes; ``measured`` is a size (≥ 0, or NaN for a measurement
+    that failed, which fails), ``tolerance`` a finite number ≥ 0 (``ValueError`` else). ``case`` names the mixture and interpolant (or
     whatever the measurement ran on); ``budget`` says where the tolerance comes from.
     For a measured order or coefficient ratio, ``measured`` is the deviation from the
     prediction, ``value`` the measured quantity itself (e.g. the slope 2.003),
@@ -32,6 +33,15 @@ class Check:
     def __post_init__(self) -> None:
         object.__setattr__(self, "measured", float(self.measured))
         object.__setattr__(self, "tolerance", float(self.tolerance))
+        if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise ValueError(
+                f"check {self.name!r}: tolerance must be a finite number ≥ 0, got {self.tolerance!r}"
+            )
+        if self.measured < 0:  # NaN stays: a measurement that failed fails the check
+            raise ValueError(
+                f"check {self.name!r}: measured is a size (a deviation, a residual, a "
+                f"statistic) and must be ≥ 0, got {self.measured!r}"
+            )
         for key in ("value", "expected"):
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, float(getattr(self, key)))

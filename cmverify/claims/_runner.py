@@ -53,7 +53,7 @@ def run_case(claim: Claim, case: Case, settings: BatteryConfig | None = None) ->
     settings = settings or BatteryConfig()
     rng = np.random.default_rng(case_seed(settings.seed, claim.id, case.name))
     checks = claim.measure(case, settings, rng)
-    if isinstance(checks, Check) or not isinstance(checks, Iterable):
+    if isinstance(checks, Check | str | bytes) or not isinstance(checks, Iterable):
         raise TypeError(
             f"claim {claim.id}: measure must return a sequence of Check objects, got "
             f"{type(checks).__name__}"

@@ -31,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wrapped to 100 columns",
     )
     verify.add_argument(
-        "--quick", action="store_true", help="one interpolant per mixture, fewer points (< 30 s)"
+        "--quick",
+        action="store_true",
+        help="one interpolant per mixture, fewer points (about a minute on 2 cores)",
     )
     verify.add_argument(
         "--claim", action="append", metavar="ID", help="run only this claim (repeatable)"

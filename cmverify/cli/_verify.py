@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from ..claims import BatteryConfig, run_battery
+from ..claims import CATALOGUE, BatteryConfig, run_battery
 from ._common import _stderr_progress
 from ._tables import (
     _claims_markdown,
@@ -19,15 +19,20 @@ from ._tables import (
 
 def _verify(args: argparse.Namespace) -> int:
     config = BatteryConfig.quick_config() if args.quick else BatteryConfig()
-    only = tuple(args.claim) if args.claim else None
+    only = (
+        tuple(c.strip().upper() for c in args.claim) if args.claim else None
+    )  # ids are upper case
     start = time.perf_counter()
     progress = _stderr_progress(start)
 
-    try:
-        results = run_battery(config, progress=progress, only=only)
-    except ValueError as exc:
-        print(f"cmverify verify: {exc}", file=sys.stderr)
+    unknown = [claim_id for claim_id in only or () if claim_id not in CATALOGUE]
+    if unknown:  # a usage error; an error raised while measuring is not one
+        print(
+            f"cmverify verify: unknown claim id(s) {unknown}; known: {', '.join(CATALOGUE)}",
+            file=sys.stderr,
+        )
         return 2
+    results = run_battery(config, progress=progress, only=only)
     failed = [r.id for r in results if not r.passed]
     verdict = (
         f"{len(results) - len(failed)} of {len(results)} claims pass"

@@ -3,7 +3,8 @@
 - ``_compare``: :func:`compare`, in named steps (grid, per-time errors, boundary, samplers);
 - ``_reference``: :class:`ReferenceSet`, the exact side, cached by the path's value;
 - ``_report``: the report data (:class:`Comparison` and its parts), JSON both ways,
-  :meth:`Comparison.save`; ``_markdown``: its Markdown;
+  :meth:`Comparison.save`; ``_markdown``: its Markdown; ``_reading``: reading it back
+  (``from_json``/``from_dict``), every field checked and named when malformed;
 - ``_statistics``: :func:`energy_distance` and the overflow-safe error statistics;
 - ``_models``: :class:`ModelAdapter` (numpy or torch, ``(t, x)`` or ``(x, t)``) and
   :class:`ModelFailure`;

@@ -82,16 +82,16 @@ class ModelFailure:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelFailure:
-        """The failure written by :meth:`to_dict` (its first :data:`ROWS_KEPT` rows)."""
-        return cls(
-            float(data["t"]),
-            str(data["kind"]),
-            str(data["message"]),
-            tuple(int(i) for i in data["rows"]),
-            tuple(tuple(float(v) for v in e) for e in data["examples"]),
-            str(data["traceback"]),
-            int(data["n_rows"]),
-        )
+        """The failure written by :meth:`to_dict` (its first :data:`ROWS_KEPT` rows); a
+        one-line ``ValueError`` naming the first missing or malformed field otherwise
+        (``t`` in [0, 1], ``kind`` in :data:`FAILURE_KINDS`, integer rows, finite
+        examples)."""
+        from ._reading import read_failure
+
+        try:
+            return read_failure(data, "")
+        except ValueError as exc:
+            raise ValueError(f"not a model failure: {exc}") from None
 
     def describe(self) -> str:
         rows = f" ({self.n_rows} rows, first {list(self.rows[:5])})" if self.rows else ""

@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,33 +162,24 @@ class FigureData:
     arrow_exact: np.ndarray | None = None
 
 
-def _failure_or_none(data: dict[str, Any] | None) -> ModelFailure | None:
-    return None if data is None else ModelFailure.from_dict(data)
-
-
-def _threshold_or_none(data: dict[str, Any] | None) -> Threshold | None:
-    if data is None:
-        return None
-    return Threshold(
-        float(data["atol"]), float(data["rtol"]), str(data["metric"]), float(data["data_scale"])
-    )
-
-
 def _without_failure(report: TimeReport | SampleReport) -> dict[str, Any]:
     fields = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
     fields["failure"] = None if report.failure is None else report.failure.to_dict()
     return fields
 
 
-def _write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write ``text`` to a hidden temporary file beside ``path``, then rename it over
-    ``path`` (atomic on POSIX and Windows: a reader sees the old file or the new one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _move_into(staged: list[pathlib.Path], out: pathlib.Path) -> list[pathlib.Path]:
+    """Rename each staged file to its name in ``out``, after checking that every target
+    can take it (``ValueError`` naming the first that cannot, before any rename)."""
+    targets = [out / p.name for p in staged]
+    for target in targets:
+        if target.is_symlink() or not target.exists():
+            continue
+        if not target.is_file():
+            raise ValueError(f"cannot write {str(target)!r}: it exists and is not a file")
+    for source, target in zip(staged, targets, strict=True):
+        os.replace(source, target)  # atomic: a reader sees the old file or the new one
+    return targets
 
 
 @dataclass
@@ -278,34 +270,16 @@ class Comparison:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Comparison:
-        """The comparison :meth:`to_dict` wrote (without ``figure_data``); ``ValueError``
-        naming the first missing or malformed entry of anything else."""
+        """The comparison :meth:`to_dict` wrote (without ``figure_data``); for anything
+        else a one-line ``ValueError`` naming the first missing or malformed field
+        (``not a comparison report: per_time[2].rmse must be a finite number ≥ 0, got
+        'big'``). Every field is checked: types (integers stay integers), finite numbers,
+        ranges, lengths, known kinds (:mod:`cmverify.compare._reading`)."""
+        from ._reading import read_comparison
+
         try:
-            return cls(
-                model=str(data["model"]),
-                path=str(data["path"]),
-                dim=int(data["dim"]),
-                n=int(data["n"]),
-                seed=int(data["seed"]),
-                data_scale=float(data["data_scale"]),
-                per_time=[
-                    TimeReport(**{**r, "failure": _failure_or_none(r["failure"])})
-                    for r in data["per_time"]
-                ],
-                boundary_rms=data["boundary_rms"],
-                boundary_max=data["boundary_max"],
-                samples=[
-                    SampleReport(**{**s, "failure": _failure_or_none(s["failure"])})
-                    for s in data["samples"]
-                ],
-                failures=[ModelFailure.from_dict(f) for f in data["failures"]],
-                wall_seconds=float(data["wall_seconds"]),
-                threshold=_threshold_or_none(data["threshold"]),
-                exceeded=[Exceedance(**e) for e in data["exceeded"]],
-            )
-        except KeyError as exc:
-            raise ValueError(f"not a comparison report: missing {exc.args[0]!r}") from None
-        except (TypeError, AttributeError, ValueError) as exc:
+            return read_comparison(data)
+        except ValueError as exc:
             raise ValueError(f"not a comparison report: {exc}") from None
 
     def to_json(self, **kwargs: Any) -> str:
@@ -313,12 +287,20 @@ class Comparison:
         return json.dumps(self.to_dict(), **{"indent": 2, "ensure_ascii": False, **kwargs})
 
     @classmethod
-    def from_json(cls, text: str) -> Comparison:
-        """The comparison :meth:`to_json` wrote; ``ValueError`` for anything else."""
+    def from_json(cls, text: str | bytes) -> Comparison:
+        """The comparison :meth:`to_json` wrote; ``ValueError`` for anything else (not a
+        string, invalid or too deeply nested JSON, or what :meth:`from_dict` refuses)."""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise ValueError(
+                f"not a comparison report: text must be a JSON string, got {type(text).__name__}"
+            )
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not a comparison report: invalid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError("not a comparison report: JSON nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, bad encoding, integer too long
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"not a comparison report: invalid JSON ({reason})") from None
         if not isinstance(data, dict):
             raise ValueError(f"not a comparison report: a JSON {type(data).__name__}")
         return cls.from_dict(data)
@@ -350,8 +332,11 @@ class Comparison:
           before anything is written), never with ``False``.
 
         ``folder`` is created if needed and checked writable first (``ValueError`` naming
-        it otherwise, before anything is written). The two text files are written
-        atomically (a temporary file renamed into place); files of other names are left
+        it otherwise, before anything is written). All or nothing: every file is first
+        written into a hidden staging folder inside ``folder``, then each is renamed into
+        place (atomic: a reader sees an old file or the new one) once every target is known
+        to take it — a target that exists and is not a file (``comparison.md`` a folder)
+        is a ``ValueError`` naming it, with nothing written. Files of other names are left
         alone.
         """
         if figures is not None and not isinstance(figures, bool):
@@ -360,14 +345,20 @@ class Comparison:
             figures = importlib.util.find_spec("matplotlib") is not None
         elif figures and importlib.util.find_spec("matplotlib") is None:
             raise ImportError("Comparison.save(figures=True) needs matplotlib")
+        texts = {
+            "comparison.json": self.to_json(allow_nan=False),
+            "comparison.md": self.to_markdown() + "\n",
+        }
         out = check_writable(folder, "folder")
-        written = []
-        for name, text in (
-            ("comparison.json", self.to_json(allow_nan=False)),
-            ("comparison.md", self.to_markdown() + "\n"),
-        ):
-            _write_atomically(out / name, text)
-            written.append(out / name)
-        if figures:
-            written += self.plot(out)
-        return written
+        staging = out / f".comparison-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        try:
+            staging.mkdir()
+            staged = []
+            for name, text in texts.items():
+                (staging / name).write_text(text, encoding="utf-8")
+                staged.append(staging / name)
+            if figures:
+                staged += self.plot(staging)
+            return _move_into(staged, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

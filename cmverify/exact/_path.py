@@ -93,8 +93,10 @@ class MixturePath:
     @property
     def name(self) -> str | None:
         """``"<mixture name>/<interpolant name>"`` (e.g. ``"eight_gaussians/linear"``) when
-        the mixture has a name (:attr:`GaussianMixture.name`), else ``None``."""
-        if self._mixture.name is None:
+        the mixture has a name (:attr:`GaussianMixture.name`) and the interpolant's name has
+        no ``/`` (a custom interpolant's name is its formulas, e.g. ``sin(pi*t/2)``, which
+        would make the split ambiguous), else ``None``."""
+        if self._mixture.name is None or "/" in self._interpolant.name:
             return None
         return f"{self._mixture.name}/{self._interpolant.name}"
 

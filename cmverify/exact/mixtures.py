@@ -49,7 +49,7 @@ def mild_bimodal() -> GaussianMixture:
     For ``seed_bimodal`` the data density between the modes is about 1e-49 and
     ``f*(1, ·)`` jumps there on a scale below any grid; even for
     ``0.6 N(−0.7, 0.4²) + 0.4 N(0.9, 0.3²)`` the CT recursion's error still falls like
-    ``Δ^{1/2}`` up to ``N ≈ 1000`` (see :mod:`cmverify.claims.induction`). This mixture
+    ``Δ^{1/2}`` up to ``N ≈ 1000`` (see :func:`cmverify.claims.ct_global`). This mixture
     reaches the ``O(Δ)`` regime by ``N = 32``.
     """
     return GaussianMixture(

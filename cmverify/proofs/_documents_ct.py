@@ -199,6 +199,6 @@ def ct_global() -> Derivation:
             "The constant $C$ is the sup of the CT-LOCAL coefficient "
             "$½ [tr(∇²f* Cov(δ | y)) + ∇f* (E[γ | y] − a)]$; where $f*$ is steep (nearly separated "
             "modes) it is large, and the $O(Δ)$ regime starts only at small $Δ$ (see "
-            "`cmverify.claims.induction`).",
+            "`cmverify.claims.ct_global`).",
         ),
     )

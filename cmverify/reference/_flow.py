@@ -180,8 +180,18 @@ class ReferenceFlow:
         return f"ReferenceFlow({self._path!r}, rtol={self.rtol:g}, atol={self.atol:g})"
 
     def _checked_velocity(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """A field's public ``velocity``, its result checked for shape ``(m, d)``."""
-        v = np.asarray(self._path.velocity(t, y), dtype=np.float64)
+        """A field's public ``velocity`` on copies of the solver's ``t`` and ``y``, its
+        result copied (a field that edits its input or reuses its output buffer cannot
+        corrupt the solve) and checked: real numbers, shape ``(m, d)``."""
+        raw = np.asarray(self._path.velocity(t.copy(), y.copy()))
+        if raw.dtype.kind == "c":
+            raise TypeError(
+                f"path.velocity(t, x) returned complex values (dtype {raw.dtype}); "
+                "a velocity field must be real"
+            )
+        if raw.dtype.kind not in "biuf":
+            raise TypeError(f"path.velocity(t, x) returned non-numeric dtype {raw.dtype}")
+        v = raw.astype(np.float64)  # a copy: a field that reuses its output buffer is safe
         if v.shape != y.shape:
             raise ValueError(
                 f"path.velocity(t, x) returned shape {v.shape} for x of shape {y.shape}; "

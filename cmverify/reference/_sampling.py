@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import as_times
 from ..symbolic import Interpolant
 
 __all__ = ["MultistepRun", "euler_step", "heun_step", "multistep_sample", "multistep_times"]
@@ -84,15 +85,32 @@ def multistep_sample(
     ``noise`` is a generator (fresh standard normals) or the ``m = len(times) − 1``
     arrays ``z_1, …, z_m`` to use (``compare`` reuses one draw for every model).
     ``final=False`` skips the last call ``f(t_m, x_{t_m})`` (MULTISTEP tests the states).
+    ``times`` must lie in ``[0, 1]`` and decrease strictly; ``x`` and each noise array
+    have shape ``(n, d)`` (``ValueError``/``TypeError`` naming the argument otherwise).
     Overflow in ``α x̂0 + σ z`` is not raised here: it gives inf that the next call of a
     checking ``consistency`` (``compare``'s model adapter) reports.
     """
-    times = tuple(float(t) for t in times)
-    if not times:
-        raise ValueError("times must hold at least one time")
-    if not isinstance(noise, np.random.Generator) and len(noise) < len(times) - 1:
-        raise ValueError(f"noise holds {len(noise)} arrays, the sampler needs {len(times) - 1}")
-    coefficients = interpolant.at(np.asarray(times[1:]))
+    if not isinstance(interpolant, Interpolant):
+        raise TypeError(f"interpolant must be an Interpolant, got {type(interpolant).__name__}")
+    if not callable(consistency):
+        raise TypeError(f"consistency must be callable f(t, x), got {consistency!r}")
+    grid = as_times(times, name="times")
+    if grid.ndim != 1 or grid.size == 0 or np.any(np.diff(grid) >= 0):
+        raise ValueError(f"times must be a non-empty strictly decreasing sequence, got {times!r}")
+    times = tuple(float(t) for t in grid)
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (n, d), got shape {x.shape}")
+    if not isinstance(noise, np.random.Generator):
+        if isinstance(noise, (str, bytes)) or not isinstance(noise, Sequence | np.ndarray):
+            raise TypeError(
+                f"noise must be a numpy Generator or a sequence of arrays, got {type(noise).__name__}"
+            )
+        if len(noise) < len(times) - 1:
+            raise ValueError(f"noise holds {len(noise)} arrays, the sampler needs {len(times) - 1}")
+        if any(np.shape(z) != x.shape for z in noise[: len(times) - 1]):
+            raise ValueError(f"each noise array must have the shape of x, {x.shape}")
+    coefficients = interpolant.at_trusted(grid[1:])
     states = [x]
     for i, t in enumerate(times[:-1]):
         x0 = consistency(t, x)

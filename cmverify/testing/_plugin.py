@@ -12,12 +12,18 @@ Fixtures:
 Claims (``pytest --cmverify-claims``): every claim of :data:`cmverify.claims.CATALOGUE`
 becomes test items, one per (claim, case), with node ids like
 ``cmverify-claims::EULER-LOCAL[eight_gaussians/linear]``; select with ``-k`` (``-k
-EULER-LOCAL``, ``-k "eight_gaussians/linear"``) or ``-m cmverify_claim`` (all of them).
-An item passes iff every check of its case is within its error budget, and fails with
-the table of the checks (name, case, measured, tolerance, detail, budget). ``--cmverify-claims``
-runs the quick battery's cases and settings (``cmverify verify --quick``, seconds a
-case); ``--cmverify-claims-full`` every case with the full settings (``cmverify
-verify``). Each case's random numbers are seeded from (seed, claim id, case name), so an
+EULER-LOCAL``, ``-k "eight_gaussians/linear"``), ``-m cmverify_claim`` (all of them), or
+by node id on the command line, as printed by ``--collect-only -q`` (quoted for the
+shell: ``pytest "cmverify-claims::EULER-LOCAL[eight_gaussians/linear]"``;
+``cmverify-claims::EULER-LOCAL`` names all its cases, ``cmverify-claims`` every claim; a
+claim node id implies ``--cmverify-claims``). pytest resolves command-line arguments as
+files, so this plugin takes the claim node ids out of ``config.args`` in
+``pytest_configure`` and selects the items itself; ``--lf``, ``--ff``, ``--nf`` and
+``--deselect`` know the claim items by the same ids. An item passes iff every check of
+its case is within its error budget, and fails with the table of the checks (name, case,
+measured, tolerance, detail, budget). ``--cmverify-claims`` runs the quick battery's
+cases and settings (``cmverify verify --quick``, seconds a case);
+``--cmverify-claims-full`` every case with the full settings (``cmverify verify``). Each case's random numbers are seeded from (seed, claim id, case name), so an
 item draws what ``cmverify verify`` draws for it.
 
 A user's own claims run the same way: a ``conftest.py`` implements the hook
@@ -25,7 +31,14 @@ A user's own claims run the same way: a ``conftest.py`` implements the hook
 :class:`cmverify.claims.Claim` objects (their ids must differ from the catalogue's)::
 
     def pytest_cmverify_claims():
+        from cmverify.claims import Case, Claim  # here, not at the top: see below
+
         return [Claim("MY-ORDER", "title", "statement", (Case("exp"),), measure)]
+
+A conftest is imported by every pytest run of its repository, with or without the
+option, and ``cmverify.claims`` imports SymPy, SciPy and the catalogue (about 1.5–2.5 s):
+import cmverify inside the hook and the measuring functions, which run only under
+``--cmverify-claims``.
 
 The claim items are added to the collected items (before ``-k``, ``-m`` and
 ``--deselect`` select among them) by :mod:`cmverify.testing._claims`.
@@ -70,10 +83,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: The claims' collector: the first part of every claim item's node id.
+COLLECTOR = "cmverify-claims"
+#: The claim node ids given on the command line (taken out of ``config.args``).
+_WANTED = pytest.StashKey[tuple[str, ...]]()
+
+
+def _is_claim_node_id(arg: object) -> bool:
+    """``cmverify-claims``, ``cmverify-claims::ID`` or ``cmverify-claims::ID[case]``."""
+    return isinstance(arg, str) and (arg == COLLECTOR or arg.startswith(f"{COLLECTOR}::"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before other plugins read config.args
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cmverify_claim: a claim of cmverify measured on one case (--cmverify-claims)"
     )
+    wanted = tuple(a for a in config.args if _is_claim_node_id(a))
+    if wanted:  # not files: pytest would stop at "file or directory not found"
+        config.args[:] = [a for a in config.args if not _is_claim_node_id(a)]
+        config.stash[_WANTED] = wanted
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k, -m and --deselect select among the items
@@ -81,11 +110,12 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     full = config.getoption("cmverify_claims_full")
-    if not (full or config.getoption("cmverify_claims")):
+    wanted = config.stash.get(_WANTED, None)
+    if not (full or config.getoption("cmverify_claims") or wanted):
         return
     from ._claims import claim_items
 
-    items.extend(claim_items(session, "full" if full else "quick"))
+    items.extend(claim_items(session, "full" if full else "quick", wanted))
 
 
 @pytest.fixture(scope="session")
