@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
 from scipy import stats
 from scipy.spatial.distance import cdist
 
@@ -515,6 +516,9 @@ def test_reference_sets_are_shared_by_equal_paths_and_only_by_them():
     nudged = cmv.MixturePath(cmv.GaussianMixture(m.weights, m.means, covs, name=m.name))
     assert _reference.path_key(nudged) != _reference.path_key(PATH)
     assert _reference.path_key(twin) == _reference.path_key(PATH)
+    s = sp.Symbol("s")  # the same interpolant written with another time symbol
+    renamed = cmv.MixturePath(m, cmv.Interpolant.from_sympy(1 - s, s, s))
+    assert _reference.reference_set(renamed, grid, 5, 0, 3) is first
     assert _reference.reference_set(PATH, grid, 5, 1, 3) is not first
     sets = [_reference.reference_set(PATH, grid, 5, seed, 3) for seed in range(100, 109)]
     assert _reference.CACHE_SIZE == 8  # nine new sets: the first is gone, the rest stay

@@ -86,13 +86,12 @@ class ReferenceSet:
 
 def path_key(path: MixturePath) -> Hashable:
     """What a path's exact quantities depend on, as a hashable value: the mixture's
-    weights, means and covariances (shapes and float64 bytes) and the interpolant's SymPy
-    expressions ``α(t)``, ``σ(t)`` and time symbol, compared structurally (every numeric
-    function of the interpolant is generated from them; ``1 − t`` and ``1 − s`` or two
-    ways of writing one function are different keys). Names take no part."""
-    mix, e = path.mixture, path.interpolant.expressions
+    weights, means and covariances (shapes and float64 bytes) and the interpolant itself,
+    whose equality is symbolic and whose hash agrees with it (``from_sympy(1 - s, s, s)``
+    keys like :meth:`~cmverify.symbolic.Interpolant.linear`). Names take no part."""
+    mix = path.mixture
     arrays = tuple((a.shape, a.tobytes()) for a in (mix.weights, mix.means, mix.covs))
-    return arrays, (e.alpha, e.sigma, e.t)
+    return arrays, path.interpolant
 
 
 class _Cache:
