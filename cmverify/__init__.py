@@ -8,6 +8,8 @@ against this table:
 - ``exact``: Gaussian mixtures and :class:`MixturePath`, everything in closed form;
 - ``reference``: per-trajectory ODE flow maps (:class:`ReferenceFlow`), closed-form
   flow maps, quadrature, order fitting, the multistep sampler;
+- ``flowmaps``: every flow-map network kind (MeanFlow, shortcut, CTM, TrigFlow, …): its
+  exact network and its conversion to ``X_{s→t}`` in our convention;
 - ``claims``: the claim catalogue (``claims.CATALOGUE``), each claim a measurement;
 - ``proofs``: the derivation of each claim, every step checked by SymPy (they cite the
   catalogue, so they sit above it; they compute with the symbolic floor only);
@@ -49,6 +51,7 @@ LAYERS = (
     "symbolic",
     "exact",
     "reference",
+    "flowmaps",
     "claims",
     "proofs",
     "compare",

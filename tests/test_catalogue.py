@@ -24,7 +24,7 @@ from cmverify.claims import (
 )
 from cmverify.claims import _boundary as boundary_module
 
-#: DESIGN.md's catalogue, in its order.
+#: DESIGN.md's catalogue, in its order, then its contract additions.
 DESIGN_IDS = [
     "INT-BOUNDARY",
     "FLOW-VELOCITY",
@@ -40,6 +40,10 @@ DESIGN_IDS = [
     "SONG-T2",
     "MULTISTEP",
     "PARAM-BOUNDARY",
+    # DESIGN.md's contract additions (the flow-map issue)
+    "FLOWMAP-IDENTITIES",
+    "MEANFLOW-IDENTITY",
+    "CONVENTIONS",
 ]
 QUICK = BatteryConfig.quick_config()
 

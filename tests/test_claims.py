@@ -3,11 +3,14 @@ is wrong. Hypothesis properties run over random mixtures (d 1–2), the linear, 
 two from_sympy interpolants, and times in [0.05, 0.95]."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.interpolate import make_interp_spline
 
 import cmverify as cmv
 from cmverify import strategies as cst
@@ -21,18 +24,24 @@ from cmverify.claims import (
     ct_gauss,
     ct_global,
     ct_local,
+    ct_local_target,
     euler_local,
+    flow_velocity_forms,
     multistep,
     song_t1,
     song_t2,
     swap_local,
 )
+from cmverify.claims import _velocity as velocity_module
+from cmverify.claims._batch import batched_solves
+from cmverify.claims._boundary import int_boundary
 from cmverify.claims._flows import (
     TRANSPORT_TOLERANCE,
     flow_gauss,
     flow_quantile,
     transport_residual,
 )
+from cmverify.claims._induction import _GridSpline, _loop_velocity
 from cmverify.claims._local import _swap_coefficient
 from cmverify.exact import acceleration
 from cmverify.reference import (
@@ -237,3 +246,138 @@ def test_the_transport_check_resolves_the_steepest_bulk_point():
     xt = flow.map(np.array([[-1.0437, 1.5554]]), 0.0, 0.5)
     assert transport_residual(flow, 0.5, xt)[0] <= TRANSPORT_TOLERANCE / 10
     assert transport_residual(flow, 0.5, xt, h=1e-3)[0] > TRANSPORT_TOLERANCE
+
+
+# -- issue 12: the quick battery's speed (each test guards one saving) ------------------
+
+
+def _one_d_gaussian_path():
+    return cmv.MixturePath(cmv.mixtures.gaussian([0.3], [[0.5]]), cmv.Interpolant.linear())
+
+
+def _count_solves(monkeypatch):
+    """Counts the reference solves (every map, consistency and solve goes through
+    ReferenceFlow._checked)."""
+    calls = []
+    checked = ReferenceFlow._checked
+
+    def counting(self, x, s, t, certify, stacklevel):
+        calls.append(np.shape(x)[0])
+        return checked(self, x, s, t, certify, stacklevel + 1)
+
+    monkeypatch.setattr(ReferenceFlow, "_checked", counting)
+    return calls
+
+
+def test_batched_solves_answer_each_call_as_its_own_solve_would(monkeypatch):
+    """One solve for three calls with different points and times, each row what its own
+    solve gives (every trajectory keeps its own steps; the batch's linear algebra may
+    round the last bit differently: measured ≤ 4.4e-16)."""
+    path = _one_d_gaussian_path()
+    flow = ReferenceFlow(path)
+    x = np.array([[-1.0], [0.2], [1.5]])
+    alone = [flow.map(x, 0.5, 0.0), flow.consistency(0.3, 2 * x), flow.map(x[:2], 0.2, 0.9)]
+    solves = _count_solves(monkeypatch)
+    together = batched_solves(
+        flow, lambda f: [f.map(x, 0.5, 0.0), f.consistency(0.3, 2 * x), f.map(x[:2], 0.2, 0.9)]
+    )
+    assert solves == [8]
+    for a, b in zip(alone, together, strict=True):
+        assert a.shape == b.shape
+        assert np.max(np.abs(a - b)) <= 4 * np.finfo(float).eps * (1 + np.max(np.abs(a)))
+
+
+def test_batched_solves_refuse_calls_that_depend_on_the_answers():
+    flow = ReferenceFlow(_one_d_gaussian_path())
+    x = np.array([[0.1], [0.4]])
+    with pytest.raises(RuntimeError, match="must not choose its calls from the answers"):
+        batched_solves(flow, lambda f: f.map(f.map(x, 0.0, 0.5), 0.5, 0.0))
+    assert batched_solves(flow, lambda f: 7) == 7  # no calls, no solve
+
+
+def test_ct_local_target_runs_one_reference_solve(monkeypatch):
+    """f* at the target, the 9 × (quadrature nodes, Euler end points) and the 6 + 36
+    stencil points of ∇f*, ∇²f* (1-d): one batched solve, not 61."""
+    path = _one_d_gaussian_path()
+    flow = ReferenceFlow(path)
+    y = flow.map(np.array([[0.1], [0.6]]), 0.0, 0.5)
+    solves = _count_solves(monkeypatch)
+    all_pass(ct_local_target(path, 0.5, y, flow=flow, order=8))
+    assert len(solves) == 1
+
+
+def test_grid_spline_is_the_quintic_interpolant():
+    """CT-GLOBAL's piecewise-polynomial evaluation agrees with the B-spline to rounding
+    inside the grid and is the B-spline itself outside (its extrapolation)."""
+    grid = np.linspace(-8.0, 8.0, 3201)
+    values = np.tanh(3 * grid) + 0.1 * grid**2
+    spline = make_interp_spline(grid, values, k=5)
+    fast = _GridSpline(grid, values)
+    x = np.random.default_rng(0).uniform(-8.0, 8.0, size=(200, 40))
+    assert np.max(np.abs(fast(x) - spline(x))) <= 1e-13 * np.max(np.abs(values))
+    outside = np.array([[-9.0, 8.5], [12.0, -8.25]])
+    assert np.array_equal(fast(outside), spline(outside))
+
+
+def test_probability_flow_forms_are_derived_once_per_interpolant(monkeypatch):
+    """FLOW-VELOCITY's SymPy work (λ, g², the identity's proof) is done once per
+    interpolant, not once per case."""
+    monkeypatch.setattr(velocity_module, "_PROBABILITY_FLOW", {})
+    proofs = []
+    prove = velocity_module.probability_flow_identity
+    monkeypatch.setattr(
+        velocity_module, "probability_flow_identity", lambda i: proofs.append(i) or prove(i)
+    )
+    rng = np.random.default_rng(0)
+    for mix in (cmv.mixtures.seed_bimodal(), cmv.mixtures.mild_bimodal()):
+        path = cmv.MixturePath(mix, cmv.Interpolant.linear())
+        all_pass(flow_velocity_forms(path, np.array([0.5]), [path.sample(0.5, 16, rng)]))
+    assert len(proofs) == 1
+
+
+def test_int_boundary_threshold_is_the_chi2_quantile():
+    """INT-BOUNDARY's χ²_d quantile without scipy.stats: bit for bit chi2.isf."""
+    from scipy import stats
+
+    settings = BatteryConfig.quick_config()
+    for name, interp in (("seed_bimodal", "trig"), ("gaussian", "linear")):
+        case = Case.named(name, interp)
+        checks = int_boundary(case, settings, np.random.default_rng(0))
+        expected = float(stats.chi2.isf(1e-6, case.path.dim))
+        assert [c.tolerance for c in checks[1:]] == [expected, expected]
+
+
+def test_importing_the_claims_does_not_import_scipy_stats():
+    """scipy.stats (0.25 s) is imported by MULTISTEP when it runs, not at start-up."""
+    code = "import sys, cmverify.cli; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_song_t1_loops_call_the_velocity_a_subclass_defines():
+    """The distillation loops use the path's trusted door only for MixturePath's own
+    velocity, bit for bit the public one; an overriding subclass is called."""
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.trig())
+    x = path.sample(0.7, 9, np.random.default_rng(1))
+    assert np.array_equal(_loop_velocity(path)(0.7, x), path.velocity(0.7, x))
+
+    class Halved(cmv.MixturePath):
+        def velocity(self, t, x):
+            return 0.5 * super().velocity(t, x)
+
+    halved = Halved(path.mixture, path.interpolant)
+    assert np.array_equal(_loop_velocity(halved)(0.7, x), 0.5 * path.velocity(0.7, x))
+
+
+def test_interpolant_coefficients_are_new_arrays_of_the_times_shape():
+    """The generated numerics return the computed array itself when it is new and of the
+    right shape, and still copy or broadcast otherwise: σ = t (linear) does not return
+    the caller's times, a constant (α̇ = −1) has the times' shape."""
+    linear = cmv.Interpolant.linear()
+    t = np.array([0.1, 0.5, 0.9])
+    sigma = linear.sigma(t)
+    assert np.array_equal(sigma, t) and not np.may_share_memory(sigma, t)
+    co = linear.at_trusted(t)
+    assert not np.may_share_memory(co.sigma, t) and t.flags.writeable
+    assert np.array_equal(linear.dalpha(t), [-1.0, -1.0, -1.0])
+    assert linear.dalpha(0.5).shape == ()

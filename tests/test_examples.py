@@ -242,3 +242,104 @@ def test_compare_my_model_example_gets_its_derived_errors(tmp_path, capsys):
     assert namespace["main"](["-n", str(n), "--rtol", "0.04"]) == 1
     printed = capsys.readouterr().out
     assert "**FAILED: RMSE exceeds 0.0808 at t = 0.1" in printed and "wrote" not in printed
+
+
+# -- examples/flow_maps.py (issue 12) ---------------------------------------------------
+
+
+def _printed_gap(printed: str, label: str) -> float:
+    """The number after ``label`` (``max gap`` / ``worst gap``) in the example's output."""
+    (line,) = [line for line in printed.splitlines() if label in line]
+    return float(line.split(label)[1].split()[0])
+
+
+@pytest.mark.parametrize("interpolant", ["linear", "trig"])
+def test_flow_maps_figure(tmp_path, capsys, interpolant):
+    """The example prints gaps at rounding level and writes the figure at its size; its
+    panels hold derived values: u(z, 0, 1) = z − X_{1→0}(z) (checked against
+    ReferenceFlow.map, a different integration than average_velocity); u(z, 1, 1) =
+    v(1, z) = α̇_1 E[x0] + σ̇_1 z, i.e. z on the linear path and 0 on the trig one
+    (E[x0] = 0, σ̇_1 = 1 resp. 0); det ∇X_{1→0}(x) = p_1(x)/p_0(X_{1→0}(x)) on the
+    log–log panel, with p_1 = N(0, I) for both interpolants; no lattice point at the
+    origin; and its text lies inside the figure."""
+    image = pytest.importorskip("matplotlib.image")
+    from matplotlib.quiver import Quiver
+
+    from cmverify.reference import ReferenceFlow
+
+    namespace = _load("flow_maps.py")
+    out = tmp_path / "maps.png"
+    argv = ["--interpolant", interpolant, "--grid", "6", "--points", "40", "--seed", "3"]
+    assert namespace["main"]([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == f"wrote {out}"
+    assert _printed_gap(printed, "max gap") < 1e-12
+    assert _printed_gap(printed, "worst gap") < 1e-8
+    assert image.imread(out).shape[:2] == (880, 1200)
+
+    interp = {"linear": cmv.Interpolant.linear, "trig": cmv.Interpolant.trig}[interpolant]()
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), interp)
+    measured = namespace["measure"](path, grid=6, points=40, seed=3)
+    assert measured.log_det_gap == pytest.approx(_printed_gap(printed, "worst gap"), rel=0.01)
+    fig = namespace["figure"](measured)
+    _assert_laid_out(fig)
+    quivers = [c for ax in fig.axes[:4] for c in ax.collections if isinstance(c, Quiver)]
+    assert len(quivers) == 4
+    z = np.asarray(quivers[0].get_offsets())
+    assert z.shape == (36, 2) and np.abs(z).sum(axis=1).min() > 0.5  # cell centres, no origin
+    np.testing.assert_allclose(np.unique(z[:, 0]), [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
+    first = np.stack([quivers[0].U, quivers[0].V], axis=1)
+    np.testing.assert_allclose(first, z - ReferenceFlow(path).map(z, 1.0, 0.0), atol=1e-8)
+    last = np.stack([quivers[3].U, quivers[3].V], axis=1)
+    np.testing.assert_allclose(last, z if interpolant == "linear" else 0 * z, atol=1e-12)
+    assert fig.axes[3].get_title().endswith("$= 0$") == (interpolant == "trig")
+
+    check = fig.axes[5]
+    ratio, det = check.get_lines()[0].get_data()
+    assert ratio.size == 40 and check.get_xscale() == check.get_yscale() == "log"
+    np.testing.assert_allclose(np.log(det), np.log(ratio), atol=1e-8)
+    x1 = measured.samples
+    log_p1 = -0.5 * (x1**2).sum(axis=1) - np.log(2 * np.pi)
+    log_p0 = cmv.mixtures.eight_gaussians().log_prob(measured.images)
+    np.testing.assert_allclose(np.log(ratio), log_p1 - log_p0, atol=1e-10)
+    assert f"= {measured.log_det_gap:.1e}" in check.get_title()
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--grid", "5"], "--grid"),
+        (["--grid", "2"], "--grid"),
+        (["--grid", "many"], "--grid"),
+        (["--points", "0"], "--points"),
+        (["--seed", "-1"], "--seed"),
+        (["--interpolant", "cosine"], "--interpolant"),
+        (["--out", "figure.xyz"], "--out"),
+        (["--out", "nope/figure.png"], "--out"),
+        (["--out", "."], "--out"),
+    ],
+)
+def test_flow_maps_rejects_bad_input_in_one_line(tmp_path, monkeypatch, capsys, argv, option):
+    """Exit status 2, nothing on stdout, one line on stderr naming the option, no file."""
+    monkeypatch.chdir(tmp_path)
+    namespace = _load("flow_maps.py")
+    assert namespace["main"](argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and option in captured.err, captured.err
+    assert captured.err.startswith("flow_maps.py: error: ")
+    assert not list(tmp_path.iterdir())
+
+
+def test_flow_maps_bad_option_from_the_shell(tmp_path):
+    """The script itself (not only main) exits 2 with one line and no traceback."""
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "flow_maps.py"), "--grid", "7"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "--grid" in run.stderr, run.stderr
+    assert not list(tmp_path.iterdir())

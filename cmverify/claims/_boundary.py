@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from ..symbolic import Interpolant, consistency_scalings_numeric, prove_boundary_conditions
 from ._case import BatteryConfig, Case
@@ -58,7 +58,9 @@ def int_boundary(case: Case, settings: BatteryConfig, rng: np.random.Generator) 
         )
     ]
     n = settings.n_samples
-    threshold = float(stats.chi2.isf(FALSE_ALARM, path.dim))
+    # the χ²_d quantile isf(p) = 2 Q⁻¹(d/2, p) (Q the regularized upper incomplete gamma
+    # function): scipy.stats.chi2.isf's own formula, without importing scipy.stats (0.25 s)
+    threshold = float(2.0 * special.gammainccinv(path.dim / 2, FALSE_ALARM))
     for t in MOMENT_TIMES:
         marginal = path.marginal(t)
         diff = path.sample(t, n, rng).mean(axis=0) - marginal.mean()

@@ -13,8 +13,11 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..exact import MixturePath, mixtures
+from ..symbolic import interpolants
 from ._boundary import int_boundary, param_boundary
 from ._case import STANDARD_CASES, BatteryConfig, Case, mixture_cases
+from ._flowmaps import conventions, flowmap_identities, meanflow_identity
 from ._flows import flow_gauss, flow_map, flow_quantile, flow_velocity
 from ._induction import measure_ct_gauss, measure_ct_global, measure_song_t1
 from ._local import measure_ct_local, measure_euler_local, measure_swap_local
@@ -74,6 +77,13 @@ class Claim:
 
 
 _GAUSSIAN = mixture_cases(("gaussian",))
+#: The random 3-d mixture of FLOWMAP-IDENTITIES: 4 full-covariance components (seed 3).
+_RANDOM_3D = Case(
+    "random_mixture(d=3, K=4, seed=3)/trig",
+    lambda: MixturePath(mixtures.random_mixture(3, 4, 3), interpolants.trig()),
+    quick=False,
+)
+_EIGHT = mixture_cases(("eight_gaussians",), lambda k, interp: interp == "linear")
 _LINEAR_QUICK = lambda k, interp: interp == "linear"  # noqa: E731
 
 _CLAIMS = (
@@ -191,9 +201,36 @@ _CLAIMS = (
         STANDARD_CASES,
         param_boundary,
     ),
+    Claim(
+        "FLOWMAP-IDENTITIES",
+        "the two-time flow map's identities: Lagrangian, Eulerian, semigroup, Jacobian",
+        "L ∂_t X_{s→t} = v(t, X); E ∂_s X_{s→t} + ∇X_{s→t} v(s, ·) = 0; S X_{u→t}∘X_{s→u} = "
+        "X_{s→t}; B X_{t→t} = id, ∂_t X_{s→t}|_{t=s} = v(s, ·); J ∂_t ∇X = ∇v(t, X) ∇X and "
+        "log det ∇X_{s→t}(x) = log p_s(x) − log p_t(X_{s→t}(x))",
+        (*_EIGHT, _RANDOM_3D),
+        flowmap_identities,
+    ),
+    Claim(
+        "MEANFLOW-IDENTITY",
+        "MeanFlow's average velocity satisfies its identity",
+        "u(z, r, t) = (z − X_{t→r}(z))/(t − r) satisfies u = v(t, z) − (t − r)(∂_t u + ∇_z u · "
+        "v(t, z)) (E applied to X_{t→r} = z − (t − r) u), and u(z, t, t) = v(t, z)",
+        _EIGHT,
+        meanflow_identity,
+    ),
+    Claim(
+        "CONVENTIONS",
+        "every method's network converts to X_{s→t}",
+        "for each kind of cmverify.flowmaps (map, consistency, MeanFlow, Align Your Flow, "
+        "Boffi et al., shortcut, CTM, TrigFlow) the exact network read back through "
+        "as_flow_map is X_{s→t} (TrigFlow: σ_d X̂_{s→0}(x/σ_d) on the data scaled by 1/σ_d)",
+        mixture_cases(("eight_gaussians",), lambda k, interp: interp == "trig"),
+        conventions,
+    ),
 )
 
-#: Claim ID → :class:`Claim`, in the order of DESIGN.md's catalogue (read-only).
+#: Claim ID → :class:`Claim`, in the order of DESIGN.md's catalogue and then its contract
+#: additions (FLOWMAP-IDENTITIES, MEANFLOW-IDENTITY, CONVENTIONS) (read-only).
 CATALOGUE: Mapping[str, Claim] = MappingProxyType({c.id: c for c in _CLAIMS})
 
 

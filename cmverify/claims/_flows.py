@@ -16,6 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from ..exact import (
+    VelocityField,
     continuity_residual,
     decomposition_residual,
     score_gradient_residual,
@@ -23,6 +24,7 @@ from ..exact import (
 )
 from ..reference import ReferenceFlow, gaussian_flow_map, quantile_flow_map
 from ..symbolic import Interpolant, jacobian, time_derivative
+from ._batch import FlowCalls, batched_solves
 from ._case import BatteryConfig, Case
 from ._local import bulk_points
 from ._results import Check
@@ -169,37 +171,70 @@ def flow_quantile(case: Case, settings: BatteryConfig, rng: np.random.Generator)
     ]
 
 
-def transport_residual(
-    flow: ReferenceFlow, t: float, xt: np.ndarray, h: float = TRANSPORT_STEP
-) -> np.ndarray:
-    """``|∂_t f* + (∇f*) v| / (|∂_t f*| + |(∇f*) v|)`` per row of ``xt`` (shape ``(n, d)``)
-    at time ``t``, by 6th-order differences with step ``h`` of the reference flow's
-    consistency function; shape ``(n,)``."""
+def _transport_terms(
+    flow: ReferenceFlow | FlowCalls, t: float, xt: np.ndarray, h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``∂_t f*`` ``(n, d)`` and ``∇f*`` ``(n, d, d)`` at ``(t, xt)`` by 6th-order
+    differences with step ``h`` of ``flow.consistency``."""
     dt = time_derivative(lambda s: flow.consistency(s, xt), t, h)
     jac = jacobian(lambda z: flow.consistency(t, z), xt, h)
-    jv = np.einsum("nij,nj->ni", jac, flow.path.velocity(t, xt))
+    return dt, jac
+
+
+def _transport_ratio(
+    path: VelocityField, t: float, xt: np.ndarray, dt: np.ndarray, jac: np.ndarray
+) -> np.ndarray:
+    """``|∂_t f* + (∇f*) v| / (|∂_t f*| + |(∇f*) v|)`` per row."""
+    jv = np.einsum("nij,nj->ni", jac, path.velocity(t, xt))
     return np.linalg.norm(dt + jv, axis=1) / (
         np.linalg.norm(dt, axis=1) + np.linalg.norm(jv, axis=1)
     )
 
 
+def transport_residual(
+    flow: ReferenceFlow, t: float, xt: np.ndarray, h: float = TRANSPORT_STEP
+) -> np.ndarray:
+    """``|∂_t f* + (∇f*) v| / (|∂_t f*| + |(∇f*) v|)`` per row of ``xt`` (shape ``(n, d)``)
+    at time ``t``, by 6th-order differences with step ``h`` of the reference flow's
+    consistency function (all stencil points in one batched solve); shape ``(n,)``."""
+    dt, jac = batched_solves(flow, lambda f: _transport_terms(f, t, xt, h))
+    return _transport_ratio(flow.path, t, xt, dt, jac)
+
+
 def flow_map(case: Case, settings: BatteryConfig, rng: np.random.Generator) -> list[Check]:
     """FLOW-MAP on one case: ``f*(0, x) = x`` and the round trip ``X_{1→0}∘X_{0→1}`` at
     ``settings.n_points`` data points, the semigroup at as many points of ``p_0.8``, the
-    transport equation at ``t = 0.5`` at up to 64 points from the data's bulk."""
+    transport equation at ``t = 0.5`` at up to 64 points from the data's bulk.
+
+    The reference solves run as two batched solves (:func:`batched_solves`): the first
+    legs (``X_{0→1}``, ``X_{0.8→0.1}``, ``X_{0.8→0.45}``, ``X_{0→0.5}``), then what starts
+    from their ends (``X_{1→0}``, ``X_{0.45→0.1}``, the transport stencil)."""
     path = case.path
     n = settings.n_points
     flow = ReferenceFlow(path)
     x0 = path.sample(0.0, n, rng)
-    identity = float(np.max(np.abs(flow.consistency(0.0, x0) - x0)))
-    back = flow.map(flow.map(x0, 0.0, 1.0), 1.0, 0.0)
     x = path.sample(0.8, n, rng)
-    direct = flow.map(x, 0.8, 0.1)
-    composed = flow.map(flow.map(x, 0.8, 0.45), 0.45, 0.1)
+    bulk = bulk_points(path.mixture, min(n // 4, 64), rng)
+    identity = float(np.max(np.abs(flow.consistency(0.0, x0) - x0)))
     t = 0.5
-    transport = transport_residual(
-        flow, t, flow.map(bulk_points(path.mixture, min(n // 4, 64), rng), 0.0, t)
+    forward, direct, half, xt = batched_solves(
+        flow,
+        lambda f: (
+            f.map(x0, 0.0, 1.0),
+            f.map(x, 0.8, 0.1),
+            f.map(x, 0.8, 0.45),
+            f.map(bulk, 0.0, t),
+        ),
     )
+    back, composed, (dt, jac) = batched_solves(
+        flow,
+        lambda f: (
+            f.map(forward, 1.0, 0.0),
+            f.map(half, 0.45, 0.1),
+            _transport_terms(f, t, xt, TRANSPORT_STEP),
+        ),
+    )
+    transport = _transport_ratio(path, t, xt, dt, jac)
     return [
         Check("f*(0, x) = x, max |Δ|", "", identity, 0.0, "exact: no integration"),
         Check(

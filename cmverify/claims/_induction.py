@@ -34,9 +34,12 @@ rounding at every step, and the global error has the closed-form constant of
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.interpolate import make_interp_spline
+from collections.abc import Callable
 
+import numpy as np
+from scipy.interpolate import PPoly, make_interp_spline
+
+from .._validation import as_points
 from ..exact import MixturePath
 from ..reference import (
     ReferenceFlow,
@@ -69,6 +72,30 @@ QUADRATURE_ORDER = 20
 SUP_POINTS = np.linspace(-4.0, 4.0, 1601)[:, None]
 
 
+class _GridSpline:
+    """The quintic interpolating spline ``make_interp_spline(grid, values, k=5)``, evaluated
+    inside the grid from its piecewise-polynomial form (``PPoly``: agrees with the B-spline
+    evaluation to ≲ 1e-14 and is 3–4 times faster at the CT recursion's 128,000 quadrature
+    nodes a step) and outside it by the B-spline itself (there the Taylor coefficients of the end
+    pieces, from fifth derivatives, would extrapolate less accurately)."""
+
+    def __init__(self, grid: np.ndarray, values: np.ndarray) -> None:
+        self.spline = make_interp_spline(grid, values, k=5)
+        self.pieces = PPoly.from_spline(self.spline)
+        self.lo, self.hi = float(grid[0]), float(grid[-1])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        # Evaluated in the transposed order: for the CT recursion's nodes, shape (grid,
+        # nodes), each node then moves monotonically along the grid and PPoly's interval
+        # search starts next to its answer (1.6 times faster; the values are the same).
+        xt = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
+        out = self.pieces(xt)
+        outside = (xt < self.lo) | (xt > self.hi)
+        if np.any(outside):
+            out[outside] = self.spline(xt[outside])
+        return out.T
+
+
 def _recursion_1d(path: MixturePath, n_steps: int, method: str) -> np.ndarray:
     """``f_N`` on the grid for ``method`` ``"ct"`` or ``"cd"`` (d = 1)."""
     grid = np.linspace(*GRID)
@@ -77,8 +104,8 @@ def _recursion_1d(path: MixturePath, n_steps: int, method: str) -> np.ndarray:
     delta = 1.0 / n_steps
     for n in range(1, n_steps + 1):
         t, t_prev = n * delta, (n - 1) * delta
-        spline = make_interp_spline(grid, f, k=5)
         if method == "ct":
+            spline = _GridSpline(grid, f)
             at = interp.at(t_prev)
             a, s = float(at.alpha), float(at.sigma)
             f = conditional_expectation(
@@ -89,6 +116,7 @@ def _recursion_1d(path: MixturePath, n_steps: int, method: str) -> np.ndarray:
                 order=QUADRATURE_ORDER,
             )
         else:
+            spline = make_interp_spline(grid, f, k=5)
             f = spline(grid - delta * path.velocity(t, grid[:, None])[:, 0])
     return make_interp_spline(grid, f, k=5)
 
@@ -129,12 +157,24 @@ def ct_global(
     return checks
 
 
-def _euler(path: MixturePath, t: float, h: float, x: np.ndarray) -> np.ndarray:
-    return euler_step(path.velocity, t, h, x)
+def _loop_velocity(path: MixturePath) -> Callable[[float, np.ndarray], np.ndarray]:
+    """``v(t, x)`` for the distillation loops, whose ``t`` (a time of the grid, in
+    ``[0, 1]``) and ``x`` (float64 ``(n, d)``, finite while the loop is) need no
+    checking: the path's trusted door where its velocity is MixturePath's own (neither
+    overridden nor replaced on the instance), 1.2–1.5 times faster at SONG-T1's 201–441
+    points; the public ``velocity`` otherwise."""
+    if getattr(path.velocity, "__func__", None) is not MixturePath.velocity:
+        return path.velocity
+    trusted = path.velocity_trusted
+    return lambda t, x: trusted(np.asarray(t, dtype=np.float64), x)
 
 
-def _heun(path: MixturePath, t: float, h: float, x: np.ndarray) -> np.ndarray:
-    return heun_step(path.velocity, t, h, x, t_next=max(t - h, 0.0))
+def _euler(velocity, t: float, h: float, x: np.ndarray) -> np.ndarray:
+    return euler_step(velocity, t, h, x)
+
+
+def _heun(velocity, t: float, h: float, x: np.ndarray) -> np.ndarray:
+    return heun_step(velocity, t, h, x, t_next=max(t - h, 0.0))
 
 
 def song_t1(
@@ -148,16 +188,23 @@ def song_t1(
     distillation composed down the grid, orders 1 and 2, with ``Δ`` halved from
     ``largest`` until the local orders settle (:func:`refine_until_asymptotic`; Heun on
     eight_gaussians needs ``N ≈ 1000``)."""
+    x = as_points(x, path.dim)
     flow = flow or ReferenceFlow(path, rtol=1e-12)
     exact = flow.consistency(1.0, x)
+    velocity = _loop_velocity(path)
     checks = []
     for step, label, order, tol in ((_euler, "Euler", 1.0, 0.05), (_heun, "Heun", 2.0, 0.15)):
 
-        def sup_error(delta: float, step=step) -> float:
+        def sup_error(delta: float, step=step, label=label) -> float:
             n_steps = round(1 / delta)
             y = x.copy()
             for n in range(n_steps, 0, -1):
-                y = step(path, n * delta, delta, y)
+                y = step(velocity, n * delta, delta, y)
+                if not np.all(np.isfinite(y)):
+                    raise ValueError(
+                        f"SONG-T1: {label} distillation with Δ = 1/{n_steps} left the finite "
+                        f"numbers at t = {(n - 1) * delta:.6g}"
+                    )
             return float(np.max(np.linalg.norm(y - exact, axis=1)))
 
         fit = refine_until_asymptotic(sup_error, largest, minimum=4, maximum=10, floor=1e-9)

@@ -36,6 +36,7 @@ import numpy as np
 from ..exact import GaussianMixture, MixturePath, acceleration, delta_covariance, expected_gamma
 from ..reference import ReferenceFlow, conditional_expectation, fit_order, step_sizes
 from ..symbolic import hessian, jacobian
+from ._batch import FlowCalls, batched_solves
 from ._case import BatteryConfig, Case
 from ._functions import CubicMap, TanhNetwork
 from ._results import Check
@@ -225,33 +226,42 @@ def ct_local_target(
 ) -> list[Check]:
     """CT-LOCAL with the true target ``F = f*(s − Δ, ·)``: the CT optimum
     ``E[f*(s − Δ, x_{s−Δ}) | y]`` and ``f*(s − Δ, y − v Δ)`` against ``f*(s, y)``;
-    ``∇f*``, ``∇²f*`` at ``(s, y)`` by differences of reference solves (step 2e-3)."""
+    ``∇f*``, ``∇²f*`` at ``(s, y)`` by differences of reference solves (step 2e-3). All
+    these solves — ``f*`` at every quadrature node and Euler end point for every ``Δ``
+    and at every stencil point — run as one batched solve (:func:`batched_solves`:
+    9.3 s → 0.5 s for seed_bimodal, trig, at 4 points; 46 s → 10 s for the full
+    battery's eight_gaussians, linear)."""
     flow = flow or ReferenceFlow(path)
     interp = path.interpolant
     d = path.dim
     v = path.velocity(s, y)
-    target = flow.consistency(s, y)
-    ct, euler = [], []
-    for delta in deltas:
-        at = interp.at(s - delta)
-        a_prev, s_prev = float(at.alpha), float(at.sigma)
 
-        def teacher(x0, x1, a=a_prev, b=s_prev, t_prev=s - delta):
-            points = (a * x0 + b * x1).reshape(-1, d)
-            return flow.consistency(t_prev, points).reshape(x0.shape)
+    def solves(f: FlowCalls) -> tuple[np.ndarray, ...]:
+        target = f.consistency(s, y)
+        ct, euler = [], []
+        for delta in deltas:
+            at = interp.at(s - delta)
+            a_prev, s_prev = float(at.alpha), float(at.sigma)
 
-        ct.append(conditional_expectation(path, s, y, teacher, order=order) - target)
-        euler.append(flow.consistency(s - delta, y - delta * v) - target)
+            def teacher(x0, x1, a=a_prev, b=s_prev, t_prev=s - delta):
+                points = (a * x0 + b * x1).reshape(-1, d)
+                return f.consistency(t_prev, points).reshape(x0.shape)
 
-    def fstar(z: np.ndarray) -> np.ndarray:
-        return flow.consistency(s, z)
+            ct.append(conditional_expectation(path, s, y, teacher, order=order) - target)
+            euler.append(f.consistency(s - delta, y - delta * v) - target)
 
-    coef_ct, coef_euler = _ct_coefficients(
-        path, s, y, jacobian(fstar, y, FSTAR_STEP), hessian(fstar, y, FSTAR_STEP)
+        def fstar(z: np.ndarray) -> np.ndarray:
+            return f.consistency(s, z)
+
+        jac, hess = jacobian(fstar, y, FSTAR_STEP), hessian(fstar, y, FSTAR_STEP)
+        return np.array(ct), np.array(euler), jac, hess
+
+    # f* at every quadrature node, Euler end point and stencil point: one batched solve
+    ct, euler, jac, hess = batched_solves(flow, solves)
+    coef_ct, coef_euler = _ct_coefficients(path, s, y, jac, hess)
+    return order_checks("CT-LOCAL, F = f* (CT optimum)", deltas, ct, coef_ct) + order_checks(
+        "CT-LOCAL, F = f* (Euler distillation)", deltas, euler, coef_euler
     )
-    return order_checks(
-        "CT-LOCAL, F = f* (CT optimum)", deltas, np.array(ct), coef_ct
-    ) + order_checks("CT-LOCAL, F = f* (Euler distillation)", deltas, np.array(euler), coef_euler)
 
 
 #: The time ``s`` of the battery's local measurements.

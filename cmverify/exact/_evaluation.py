@@ -238,9 +238,9 @@ def normalize(log_terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def finite_rows(out: np.ndarray) -> np.ndarray:
-    """Rows of ``out`` (shape ``(n,)`` or ``(n, d)``) that are entirely finite."""
+    """Rows of ``out`` (shape ``(n,)``, ``(n, d)`` or ``(n, d, d)``) that are entirely finite."""
     finite = np.isfinite(out)
-    return finite if finite.ndim == 1 else np.all(finite, axis=1)
+    return finite if finite.ndim == 1 else np.all(finite, axis=tuple(range(1, finite.ndim)))
 
 
 def finite_columns(v: np.ndarray) -> np.ndarray:

@@ -11,7 +11,9 @@ With ``x0 ~ Σ_k w_k N(μ_k, Σ_k)``, ``Σ_k = U_k diag(λ_k) U_kᵀ``, and
 - denoiser ``D = E[x0 | y] = Σ r_k [μ_k + U_k (α λ_k / c_k ⊙ y_k)]``;
 - expected noise ``E[x1 | y] = Σ r_k U_k (σ / c_k ⊙ y_k)``;
 - score ``∇ log p_t(y) = −Σ r_k U_k (y_k / c_k)``  ``(= −E[x1 | y] / σ)``;
-- velocity ``v = α̇ D + σ̇ E[x1 | y] = Σ r_k [α̇ μ_k + U_k ((α α̇ λ_k + σ σ̇) / c_k ⊙ y_k)]``.
+- velocity ``v = α̇ D + σ̇ E[x1 | y] = Σ r_k [α̇ μ_k + U_k ((α α̇ λ_k + σ σ̇) / c_k ⊙ y_k)]``;
+- its Jacobian ``∇v = Σ r_k U_k diag((α α̇ λ_k + σ σ̇) / c_k) U_kᵀ + Σ r_k (m_k − v)(s_k − s̄)ᵀ``
+  (``m_k``, ``s_k`` the component velocity and score, :mod:`cmverify.exact._jacobian`).
 
 No formula divides by ``α`` or ``σ``; ``c_k ≥ min(λ_k, 1) · (α² + σ²) > 0`` on all of
 ``[0, 1]``, and ``α α̇``, ``σ σ̇`` come simplified from the symbolic layer, so every
@@ -40,6 +42,7 @@ import numpy as np
 from .._validation import as_count, as_points, as_rng, as_times
 from ..symbolic import Interpolant
 from ._evaluation import Coefficients, Evaluation, Evaluator, Terms, finite_columns, finite_rows
+from ._jacobian import points_last, velocity_jacobian
 from ._mixture import GaussianMixture
 from ._posterior import PosteriorMixture
 from ._scaled import evaluate_scaled
@@ -275,6 +278,43 @@ class MixturePath:
         bit for bit that of :meth:`velocity` on the same arrays.
         """
         return self._expectation("velocity", self._evaluator.velocity_terms, t, x)
+
+    def velocity_jacobian(self, t: object, x: object) -> np.ndarray:
+        """``∇v(t, x)``, the Jacobian ``∂v_i/∂x_j`` of the velocity, shape ``(n, d, d)``.
+
+        In closed form from the same per-component terms as :meth:`velocity` (never by
+        differences): ``Σ r_k U_k diag((α α̇ λ_k + σ σ̇)/c_k) U_kᵀ + Σ r_k (m_k − v)(s_k − s̄)ᵀ``
+        with ``m_k`` the component velocity, ``s_k = −U_k (y_k / c_k)`` the component score
+        and ``s̄`` the score (:mod:`cmverify.exact._jacobian`). Symmetric (``v`` is a
+        gradient field); its trace is ``∇·v``. Regular on all of ``[0, 1]``.
+        """
+        t, x = self._validated(t, x)
+        ev = self._evaluator
+        return self._rowwise("velocity_jacobian", lambda e: velocity_jacobian(ev, e), t, x)
+
+    def velocity_and_jacobian_trusted(
+        self, t: np.ndarray, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(v, ∇v)`` from one evaluation, **points last**: shapes ``(d, n)`` and
+        ``(d, d, n)``, without checking the input (the contract of :meth:`velocity_trusted`;
+        rows whose value is not representable come back non-finite, not as an error): the
+        right-hand side of :meth:`cmverify.reference.ReferenceFlow.jacobian`."""
+        n, d = x.shape
+        ev = self._evaluator
+        v, grad = np.empty((d, n)), np.empty((d, d, n))
+        step = ev.block_rows
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            for lo in range(0, n, step):
+                hi = min(n, lo + step)
+                tb = t if t.ndim == 0 else t[lo:hi]
+                e = ev.evaluate(tb, x[lo:hi])
+                vb, gb = points_last(ev, e)
+                redo = ev.needs_scaling(e) | ~np.all(np.isfinite(gb), axis=(0, 1))
+                if np.any(redo):
+                    scaled = evaluate_scaled(ev, tb if tb.ndim == 0 else tb[redo], x[lo:hi][redo])
+                    vb[:, redo], gb[:, :, redo] = points_last(ev, scaled)
+                v[:, lo:hi], grad[:, :, lo:hi] = vb, gb
+        return v, grad
 
     # -- sampling ---------------------------------------------------------------------
     def sample(

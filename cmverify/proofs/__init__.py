@@ -11,7 +11,8 @@ committed files differ.
 
 Modules: ``_derivation`` (:class:`Step`, :class:`Derivation`, the renderings),
 ``_latex`` (equation printer, widths, line breaking), ``_prose`` (Unicode math shorthand
-to LaTeX), ``_notation`` (shared symbols), ``_documents_path`` and ``_documents_ct`` (the
+to LaTeX), ``_notation`` and ``_flowmap_notation`` (shared symbols), ``_documents_path``,
+``_documents_ct``, ``_documents_flowmaps`` and ``_documents_conventions`` (the
 derivations), ``_documents`` (:data:`DERIVATIONS`).
 """
 

@@ -6,7 +6,9 @@ import functools
 
 from ..claims import CATALOGUE
 from ._derivation import Derivation
+from ._documents_conventions import conventions
 from ._documents_ct import ct_gauss, ct_global, ct_local, swap_local
+from ._documents_flowmaps import flowmap_identities, meanflow_identity
 from ._documents_path import flow_gauss, flow_velocity, int_boundary, param_boundary
 
 __all__ = ["DERIVATIONS", "derivations"]
@@ -22,6 +24,9 @@ DERIVATIONS = {
     "CT-GLOBAL": ct_global,
     "CT-GAUSS": ct_gauss,
     "PARAM-BOUNDARY": param_boundary,
+    "FLOWMAP-IDENTITIES": flowmap_identities,
+    "MEANFLOW-IDENTITY": meanflow_identity,
+    "CONVENTIONS": conventions,
 }
 
 

@@ -29,12 +29,14 @@ from ._sampling import multistep_sample as multistep_sample
 from ._sampling import multistep_times as multistep_times
 from ._solution import AccuracyWarning as AccuracyWarning
 from ._solution import FlowSolution as FlowSolution
+from ._solution import JacobianSolution as JacobianSolution
 
 __all__ = [
     "MAX_DIM",
     "AccuracyWarning",
     "BatchedSolution",
     "FlowSolution",
+    "JacobianSolution",
     "OrderFit",
     "ReferenceFlow",
     "SolverFailure",

@@ -80,26 +80,30 @@ class BatchedSolution:
 
 
 class _Counter:
-    def __init__(self, fun: RightHandSide) -> None:
+    """Counts the calls of ``fun`` and the rows evaluated; passes the batch indices of the
+    rows as a third argument when ``with_rows`` (see :func:`solve_batched`)."""
+
+    def __init__(self, fun: RightHandSide, with_rows: bool) -> None:
         self.fun = fun
+        self.with_rows = with_rows
         self.calls = 0
         self.rows = 0
 
-    def __call__(self, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def __call__(self, t: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
         self.calls += 1
         self.rows += y.shape[0]
-        return self.fun(t, y)
+        return self.fun(t, y, rows) if self.with_rows else self.fun(t, y)
 
 
-def _evaluate_finite(fun: _Counter, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _evaluate_finite(fun: _Counter, t: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``fun(t, y)`` on the rows whose state is finite; NaN on the others (a stage that
     already went non-finite is not passed on to the user's right-hand side)."""
     ok = np.all(np.isfinite(y), axis=1)
     if ok.all():
-        return fun(t, y)
+        return fun(t, y, rows)
     out = np.full_like(y, np.nan)
     if ok.any():
-        out[ok] = fun(t[ok], y[ok])
+        out[ok] = fun(t[ok], y[ok], rows[ok])
     return out
 
 
@@ -109,6 +113,7 @@ def _rms(z: np.ndarray) -> np.ndarray:
 
 def _initial_step(
     fun: _Counter,
+    rows: np.ndarray,
     t0: np.ndarray,
     y0: np.ndarray,
     f0: np.ndarray,
@@ -123,7 +128,7 @@ def _initial_step(
     with np.errstate(divide="ignore", invalid="ignore"):
         h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
     h0 = np.minimum(h0, length)
-    f1 = fun(t0 + h0 * direction, y0 + (h0 * direction)[:, None] * f0)
+    f1 = fun(t0 + h0 * direction, y0 + (h0 * direction)[:, None] * f0, rows)
     d2 = _rms((f1 - f0) / scale) / h0
     dmax = np.maximum(d1, d2)
     with np.errstate(divide="ignore"):
@@ -143,9 +148,10 @@ def solve_batched(
     rtol: float,
     atol: float,
     max_steps: int = 100_000,
-    max_step: float = np.inf,
+    max_step: float | np.ndarray = np.inf,
     dtype: type = np.float64,
     first_step_factor: float = 1.0,
+    with_rows: bool = False,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -157,11 +163,15 @@ def solve_batched(
             integration).
         rtol, atol: tolerances of each trajectory's local error (norm above).
         max_steps: accepted plus rejected steps allowed per trajectory.
-        max_step: the longest step in time.
+        max_step: the longest step in time: one number, or one per trajectory (shape
+            ``(n,)``).
         first_step_factor: multiplies Hairer's starting step (≤ 1: a shorter first step,
             so that solves at different levels of refinement do not share it).
         dtype: the floating type of the state and time (``np.float64``; ``np.longdouble``
             for extended-precision verification solves, see :mod:`cmverify.reference._extended`).
+        with_rows: call ``fun(t, y, rows)`` with ``rows`` the indices (into ``y0``) of
+            the trajectories evaluated, shape ``(m,)``: for right-hand sides with
+            per-trajectory parameters.
 
     Raises :class:`SolverFailure` naming the trajectories that failed (step size below
     ``10 × spacing(t)``, a non-finite right-hand side that no step reduction avoids, or
@@ -176,14 +186,15 @@ def solve_batched(
     direction = np.sign(t_end - t)
     n_acc = np.zeros(n, dtype=np.int64)
     n_rej = np.zeros(n, dtype=np.int64)
-    counted = _Counter(fun)
+    counted = _Counter(fun, with_rows)
+    cap = np.broadcast_to(np.asarray(max_step, dtype=dtype), (n,))
     failures: dict[int, str] = {}
 
     active = np.flatnonzero(direction != 0)
     if active.size == 0:
         return BatchedSolution(y, n_acc, n_rej, 0, 0)
     f = np.empty_like(y)
-    f[active] = counted(t[active], y[active])
+    f[active] = counted(t[active], y[active], active)
     bad = active[~np.all(np.isfinite(f[active]), axis=1)]
     for i in bad:
         failures[int(i)] = f"right-hand side is not finite at the start (t = {t[i]!r})"
@@ -194,6 +205,7 @@ def solve_batched(
     if active.size:
         h_abs[active] = first_step_factor * _initial_step(
             counted,
+            active,
             t[active],
             y[active],
             f[active],
@@ -214,7 +226,7 @@ def solve_batched(
                 failures[int(i)] = f"step size fell below 10 × spacing(t) at t = {t[i]!r}{cause}"
             active = active[~too_small]
             continue
-        h = np.minimum(h_abs[active], max_step) * da
+        h = np.minimum(h_abs[active], cap[active]) * da
         t_new = ta + h
         overshoot = da * (t_new - t_end[active]) > 0
         t_new[overshoot] = t_end[active][overshoot]
@@ -224,9 +236,9 @@ def solve_batched(
         ka[0] = f[active]
         for s in range(1, _N_STAGES):
             dy = np.tensordot(_A[s, :s], ka[:s], axes=(0, 0)) * h[:, None]
-            ka[s] = _evaluate_finite(counted, ta + _C[s] * h, ya + dy)
+            ka[s] = _evaluate_finite(counted, ta + _C[s] * h, ya + dy, active)
         y_new = ya + h[:, None] * np.tensordot(_B, ka[:_N_STAGES], axes=(0, 0))
-        f_new = _evaluate_finite(counted, t_new, y_new)
+        f_new = _evaluate_finite(counted, t_new, y_new, active)
         ka[_N_STAGES] = f_new
 
         scale = atol + np.maximum(np.abs(ya), np.abs(y_new)) * rtol

@@ -18,9 +18,11 @@ from .._threads import limit_threads
 from .._validation import as_count, as_float_array, as_points, as_real, as_times
 from ..exact import MixturePath, VelocityField
 from ._batched_rk import SolverFailure, solve_batched
-from ._solution import AccuracyWarning, FlowSolution
+from ._certified import Certified, certified_solve
+from ._solution import AccuracyWarning, FlowSolution, JacobianSolution
+from ._variational import FlowDerivatives
 
-__all__ = ["AccuracyWarning", "FlowSolution", "ReferenceFlow", "SolverFailure"]
+__all__ = ["AccuracyWarning", "FlowSolution", "JacobianSolution", "ReferenceFlow", "SolverFailure"]
 
 #: The smallest target accuracy offered (its first level's local tolerance is 1e-14).
 MIN_RTOL = 1e-12
@@ -67,19 +69,7 @@ def _field_problem(path: object) -> str | None:
     return None
 
 
-def _norm(v: np.ndarray) -> np.ndarray:
-    """Euclidean norms of the rows of ``v``, shape ``(n,)``, without overflow or underflow
-    of the squares (rows of 1e160 have norms, not inf)."""
-    v = np.asarray(v, dtype=np.float64)
-    if v.shape[0] == 0:
-        return np.zeros(0)
-    m = np.max(np.abs(v), axis=1)
-    safe = np.where(m > 0, m, 1.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return m * np.sqrt(np.sum((v / safe[:, None]) ** 2, axis=1))
-
-
-class ReferenceFlow:
+class ReferenceFlow(FlowDerivatives):
     """Exact flow maps of a :class:`MixturePath` (or any velocity field), accurate per
     trajectory.
 
@@ -206,13 +196,16 @@ class ReferenceFlow:
         t: np.ndarray,
         rtol: float,
         atol: float,
-        cap: float,
+        cap: float | np.ndarray,
         max_steps: int,
         first_step_factor: float = 1.0,
+        fun=None,
     ):
+        """One batched DOP853 solve of ``fun`` (default: the path's velocity); a ``fun``
+        with per-trajectory parameters takes ``(t, y, rows)``."""
         n = x.shape[0]
         return solve_batched(
-            self._field,
+            self._field if fun is None else fun,
             x,
             np.broadcast_to(s, (n,)),
             np.broadcast_to(t, (n,)),
@@ -221,6 +214,7 @@ class ReferenceFlow:
             max_steps=max_steps,
             max_step=cap,
             first_step_factor=first_step_factor,
+            with_rows=fun is not None and getattr(fun, "with_rows", False),
         )
 
     def solve(self, x: object, s: object, t: object, *, certify: bool = False) -> FlowSolution:
@@ -256,7 +250,9 @@ class ReferenceFlow:
         base = self.max_step if k == 0 else min(self.max_step, 1.0)
         return base * LEVELS[k][1]
 
-    def _level(self, k: int, x: np.ndarray, s: np.ndarray, t: np.ndarray):
+    def _level(self, k: int, x: np.ndarray, s: np.ndarray, t: np.ndarray, fun=None, cap_scale=1.0):
+        """Level ``k`` of ``LEVELS``; ``fun`` and ``cap_scale`` (the step cap's factor,
+        per trajectory) for the augmented systems of :mod:`cmverify.reference._variational`."""
         tol_factor, cap_factor = LEVELS[k]
         return self._integrate(
             x,
@@ -264,82 +260,75 @@ class ReferenceFlow:
             t,
             self.rtol * tol_factor,
             self.atol * tol_factor,
-            self._cap(k),
+            self._cap(k) * cap_scale,
             # a level with steps c times shorter may take c times as many
             int(np.ceil(self.max_steps / cap_factor)),
             first_step_factor=cap_factor,
+            fun=fun,
         )
-
-    def _target(self, y: np.ndarray) -> np.ndarray:
-        return self.atol + self.rtol * _norm(y)
 
     def _solve(
         self, x: np.ndarray, s: np.ndarray, t: np.ndarray, certify: bool, stacklevel: int
     ) -> FlowSolution:
-        n = len(x)
-        previous = self._level(0, x, s, t)
-        current = self._level(1, x, s, t)
-        calls = previous.n_calls + current.n_calls
-        rows = previous.n_row_evaluations + current.n_row_evaluations
-        y, n_acc, n_rej = current.y.copy(), current.n_accepted.copy(), current.n_rejected.copy()
-        error = _norm(y - previous.y)
-        target = self._target(y)
-        level = np.ones(n, dtype=np.int64)
-        failed: dict[int, str] = {}
-        todo = np.arange(n) if certify else np.flatnonzero(~(error <= target))
-        for k in range(2, len(LEVELS)):
-            if todo.size == 0:
-                break
-            try:
-                sol = self._level(k, x[todo], s[todo], t[todo])
-            except SolverFailure as exc:  # keep the previous level for those; go on
-                for i, reason in zip(exc.indices, exc.reasons, strict=True):
-                    failed[int(todo[i])] = reason
-                todo = np.delete(todo, exc.indices)
-                if todo.size == 0:
-                    break
-                sol = self._level(k, x[todo], s[todo], t[todo])
-            calls, rows = calls + sol.n_calls, rows + sol.n_row_evaluations
-            error[todo] = _norm(sol.y - y[todo])
-            y[todo], n_acc[todo], n_rej[todo] = sol.y, sol.n_accepted, sol.n_rejected
-            target[todo] = self._target(sol.y)
-            level[todo] = k
-            todo = todo[~(error[todo] <= target[todo])]
-        unresolved = np.union1d(todo, np.array(sorted(failed), dtype=np.int64))
-        unresolved = unresolved[~(error[unresolved] <= target[unresolved])]
-        refined = int(np.count_nonzero(level > 1))
-        certificate = (
+        done = self._certified(
+            lambda k, rows: self._level(k, x[rows], s[rows], t[rows]),
+            len(x),
+            (slice(None),),
+            certify,
+            stacklevel + 1,
+        )
+        return FlowSolution(
+            x=done.y,
+            n_accepted=done.n_accepted,
+            n_rejected=done.n_rejected,
+            n_calls=done.n_calls,
+            n_row_evaluations=done.n_row_evaluations,
+            error_estimate=done.error[:, 0],
+            target=done.target[:, 0],
+            n_refinements=done.level - 1,
+            unresolved=done.unresolved,
+            certificate=self._certificate(done),
+        )
+
+    def _certified(self, run, n: int, blocks, certify: bool, stacklevel: int) -> Certified:
+        """:func:`certified_solve` with this flow's tolerances and levels; warns with an
+        :class:`AccuracyWarning` (at ``stacklevel``) for unresolved trajectories."""
+        done = certified_solve(
+            run,
+            n,
+            blocks,
+            atol=self.atol,
+            rtol=self.rtol,
+            n_levels=len(LEVELS),
+            certify=certify,
+        )
+        if done.unresolved.size:
+            ratio = done.ratio
+            worst = int(done.unresolved[np.argmax(ratio[done.unresolved])])
+            block = int(np.argmax(done.error[worst] / done.target[worst]))
+            why = f"; solver failures: {done.failed[worst]}" if worst in done.failed else ""
+            warnings.warn(
+                f"{done.unresolved.size} of {n} trajectories could not be shown to meet the "
+                f"target atol + rtol|X| (rtol = {self.rtol:g}, atol = {self.atol:g}): worst "
+                f"#{worst}, estimated error {done.error[worst, block]:.2e} against "
+                f"{done.target[worst, block]:.2e} after {int(done.level[worst]) - 1} "
+                f"refinements{why}. Where refinement cannot help, the flow amplifies "
+                "perturbations along them beyond what float64 resolves "
+                "(FlowSolution.unresolved lists them)",
+                AccuracyWarning,
+                stacklevel=stacklevel,
+            )
+        return done
+
+    def _certificate(self, done: Certified) -> str:
+        refined = int(np.count_nonzero(done.level > 1))
+        return (
             "DOP853 (SciPy's tableau) per trajectory, in that trajectory's own norm (not the "
             f"batch's), at local rtol = rtol × {LEVELS[1][0]:g} (≥ {MIN_LOCAL_RTOL:g}) with "
             f"steps ≤ {self._cap(1):g}; error estimated as the difference to "
             f"a solve at rtol × {LEVELS[0][0]:g} with steps ≤ {self._cap(0):g}"
             f"; {refined} trajectories refined (levels in FlowSolution.n_refinements); "
-            f"max estimate / target {float(np.max(error / target, initial=0.0)):.2g}"
-        )
-        if unresolved.size:
-            worst = int(unresolved[np.argmax(error[unresolved] / target[unresolved])])
-            why = f"; solver failures: {failed[worst]}" if worst in failed else ""
-            warnings.warn(
-                f"{unresolved.size} of {n} trajectories could not be shown to meet the target "
-                f"atol + rtol|X| (rtol = {self.rtol:g}, atol = {self.atol:g}): worst #{worst}, "
-                f"estimated error {error[worst]:.2e} against {target[worst]:.2e} after "
-                f"{int(level[worst]) - 1} refinements{why}. Where refinement cannot help, the "
-                "flow amplifies perturbations along them beyond what float64 resolves "
-                "(FlowSolution.unresolved lists them)",
-                AccuracyWarning,
-                stacklevel=stacklevel,
-            )
-        return FlowSolution(
-            x=y,
-            n_accepted=n_acc,
-            n_rejected=n_rej,
-            n_calls=calls,
-            n_row_evaluations=rows,
-            error_estimate=error,
-            target=target,
-            n_refinements=level - 1,
-            unresolved=unresolved,
-            certificate=certificate,
+            f"max estimate / target {float(np.max(done.ratio, initial=0.0)):.2g}"
         )
 
     def map(self, x: object, s: object, t: object) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AccuracyWarning", "FlowSolution"]
+__all__ = ["AccuracyWarning", "FlowSolution", "JacobianSolution"]
 
 
 class AccuracyWarning(UserWarning):
@@ -55,3 +55,21 @@ class FlowSolution:
     n_refinements: np.ndarray
     unresolved: np.ndarray
     certificate: str
+
+
+@dataclass(frozen=True)
+class JacobianSolution(FlowSolution):
+    """``X_{s→t}(x)`` and its Jacobian ``∇X_{s→t}(x)`` (:meth:`ReferenceFlow.solve_jacobian`):
+    the fields of :class:`FlowSolution` for the point, and
+
+    Attributes:
+        jacobian: ``∇X_{s→t}(x)``, shape ``(n, d, d)``, ``[i, a, b] = ∂X_a/∂x_b``.
+        jacobian_error_estimate: per trajectory ``‖J_k − J_{k−1}‖_F``, shape ``(n,)``.
+        jacobian_target: per trajectory ``atol + rtol ‖J‖_F``, shape ``(n,)``.
+
+    ``unresolved`` lists the trajectories over target in either block.
+    """
+
+    jacobian: np.ndarray
+    jacobian_error_estimate: np.ndarray
+    jacobian_target: np.ndarray

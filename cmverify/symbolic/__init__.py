@@ -30,6 +30,7 @@ from ._numdiff import hessian as hessian
 from ._numdiff import jacobian as jacobian
 from ._numdiff import stencil as stencil
 from ._numdiff import time_derivative as time_derivative
+from ._numdiff import time_stencil as time_stencil
 
 __all__ = [
     "ALPHA_T",
@@ -59,4 +60,5 @@ __all__ = [
     "prove_boundary_conditions",
     "stencil",
     "time_derivative",
+    "time_stencil",
 ]

@@ -208,6 +208,8 @@ def numeric_function(expr: sp.Expr, t: sp.Symbol) -> Callable[[np.ndarray], np.n
         tt = np.asarray(tt, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = np.asarray(compiled(tt), dtype=np.float64)
+        if out.shape == tt.shape and not np.may_share_memory(out, tt):
+            return out  # already a new array of the right shape (half the cost per call)
         return np.array(np.broadcast_to(out, tt.shape))
 
     evaluate.__doc__ = f"float64 evaluation of {expr} at t (vectorized)"

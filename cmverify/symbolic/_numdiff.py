@@ -14,7 +14,15 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-__all__ = ["divergence", "gradient", "hessian", "jacobian", "stencil", "time_derivative"]
+__all__ = [
+    "divergence",
+    "gradient",
+    "hessian",
+    "jacobian",
+    "stencil",
+    "time_derivative",
+    "time_stencil",
+]
 
 
 @functools.cache
@@ -51,10 +59,21 @@ def time_derivative(
     The stencil is central where it fits in ``domain`` and one-sided (same order)
     otherwise. Truncation error ``O(h^accuracy)``.
     """
+    times, weights = time_stencil(t, h, accuracy=accuracy, domain=domain)
+    return sum(w * np.asarray(f(tau)) for tau, w in zip(times, weights, strict=True))
+
+
+def time_stencil(
+    t: float, h: float, *, accuracy: int = 6, domain: tuple[float, float] = (0.0, 1.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """The times and weights of :func:`time_derivative`'s stencil at ``t``:
+    ``d f / d t ≈ Σ_j weights_j f(times_j)`` (the weights include ``1/h``), for callers
+    that evaluate ``f`` at all the times in one batch."""
     if accuracy % 2 or accuracy < 2:
         raise ValueError(f"accuracy must be an even integer ≥ 2, got {accuracy}")
-    offsets = _offsets(t, h, accuracy, *domain)
-    return sum(w * np.asarray(f(t + o * h)) for o, w in stencil(offsets)) / h
+    pairs = stencil(_offsets(t, h, accuracy, *domain))
+    times = np.array([t + o * h for o, _ in pairs])
+    return times, np.array([w for _, w in pairs]) / h
 
 
 def jacobian(

@@ -1,0 +1,130 @@
+"""The per-trajectory certificate shared by every reference solve (reference layer).
+
+A solve is run at refinement levels ``k = 0, 1, …`` (:data:`LEVELS` of
+:mod:`cmverify.reference._flow`): levels 0 and 1 for every trajectory, the later ones for
+the trajectories whose estimate ``|Y_k − Y_{k−1}|`` exceeds the target ``atol + rtol |Y_k|``.
+The state may hold several quantities (the point ``X``; the point and its Jacobian
+``∇X``): each *block* of columns gets its own estimate and target (Euclidean or Frobenius
+norms), and a trajectory meets the target when every block does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._batched_rk import BatchedSolution, SolverFailure
+
+__all__ = ["Certified", "certified_solve", "row_norm"]
+
+
+def row_norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of ``v`` (shape ``(n, m)``), shape ``(n,)``, without
+    overflow or underflow of the squares (rows of 1e160 have norms, not inf)."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape[0] == 0:
+        return np.zeros(0)
+    m = np.max(np.abs(v), axis=1)
+    safe = np.where(m > 0, m, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return m * np.sqrt(np.sum((v / safe[:, None]) ** 2, axis=1))
+
+
+@dataclass(frozen=True)
+class Certified:
+    """The returned level's states and the check of every block.
+
+    ``y`` ``(n, m)``; ``error`` and ``target`` ``(n, B)`` for the ``B`` blocks;
+    ``level`` ``(n,)`` the level returned per trajectory; ``unresolved`` the trajectories
+    over target after the last level; ``failed`` index → why a refinement failed.
+    """
+
+    y: np.ndarray
+    n_accepted: np.ndarray
+    n_rejected: np.ndarray
+    n_calls: int
+    n_row_evaluations: int
+    error: np.ndarray
+    target: np.ndarray
+    level: np.ndarray
+    unresolved: np.ndarray
+    failed: dict[int, str]
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """``max over blocks of error / target``, shape ``(n,)``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.max(self.error / self.target, axis=1, initial=0.0)
+
+
+def certified_solve(
+    run: Callable[[int, np.ndarray], BatchedSolution],
+    n: int,
+    blocks: Sequence[slice],
+    *,
+    atol: float,
+    rtol: float,
+    n_levels: int,
+    certify: bool,
+) -> Certified:
+    """Levels 0 and 1 for all ``n`` trajectories, then refinements (module docstring).
+
+    ``run(k, rows)`` solves level ``k`` for the trajectories ``rows`` (indices, shape
+    ``(m,)``) and returns their :class:`BatchedSolution`. With ``certify`` every trajectory
+    goes one level further. A :class:`SolverFailure` at a refinement keeps the previous
+    level for the trajectories it names (listed in ``failed``); at levels 0 and 1 it
+    propagates.
+    """
+    everyone = np.arange(n)
+    previous = run(0, everyone)
+    current = run(1, everyone)
+    calls = previous.n_calls + current.n_calls
+    rows = previous.n_row_evaluations + current.n_row_evaluations
+    y, n_acc, n_rej = current.y.copy(), current.n_accepted.copy(), current.n_rejected.copy()
+
+    def check(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        error = np.stack([row_norm(new[:, b] - old[:, b]) for b in blocks], axis=1)
+        target = np.stack([atol + rtol * row_norm(new[:, b]) for b in blocks], axis=1)
+        return error, target
+
+    error, target = check(y, previous.y)
+    level = np.ones(n, dtype=np.int64)
+    failed: dict[int, str] = {}
+
+    def over(idx: np.ndarray) -> np.ndarray:
+        return ~np.all(error[idx] <= target[idx], axis=1)
+
+    todo = everyone if certify else everyone[over(everyone)]
+    for k in range(2, n_levels):
+        if todo.size == 0:
+            break
+        try:
+            sol = run(k, todo)
+        except SolverFailure as exc:  # keep the previous level for those; go on
+            for i, reason in zip(exc.indices, exc.reasons, strict=True):
+                failed[int(todo[i])] = reason
+            todo = np.delete(todo, exc.indices)
+            if todo.size == 0:
+                break
+            sol = run(k, todo)
+        calls, rows = calls + sol.n_calls, rows + sol.n_row_evaluations
+        error[todo], target[todo] = check(sol.y, y[todo])
+        y[todo], n_acc[todo], n_rej[todo] = sol.y, sol.n_accepted, sol.n_rejected
+        level[todo] = k
+        todo = todo[over(todo)]
+    unresolved = np.union1d(todo, np.array(sorted(failed), dtype=np.int64))
+    unresolved = unresolved[over(unresolved)]
+    return Certified(
+        y=y,
+        n_accepted=n_acc,
+        n_rejected=n_rej,
+        n_calls=calls,
+        n_row_evaluations=rows,
+        error=error,
+        target=target,
+        level=level,
+        unresolved=unresolved,
+        failed=failed,
+    )
