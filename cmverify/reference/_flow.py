@@ -277,18 +277,22 @@ class ReferenceFlow(FlowDerivatives):
             certify,
             stacklevel + 1,
         )
-        return FlowSolution(
-            x=done.y,
-            n_accepted=done.n_accepted,
-            n_rejected=done.n_rejected,
-            n_calls=done.n_calls,
-            n_row_evaluations=done.n_row_evaluations,
-            error_estimate=done.error[:, 0],
-            target=done.target[:, 0],
-            n_refinements=done.level - 1,
-            unresolved=done.unresolved,
-            certificate=self._certificate(done),
-        )
+        return FlowSolution(x=done.y, **self._solution_fields(done))
+
+    def _solution_fields(self, done: Certified) -> dict:
+        """The :class:`FlowSolution` fields of a certified solve other than ``x`` (the
+        point's block is the first)."""
+        return {
+            "n_accepted": done.n_accepted,
+            "n_rejected": done.n_rejected,
+            "n_calls": done.n_calls,
+            "n_row_evaluations": done.n_row_evaluations,
+            "error_estimate": done.error[:, 0],
+            "target": done.target[:, 0],
+            "n_refinements": done.level - 1,
+            "unresolved": done.unresolved,
+            "certificate": self._certificate(done),
+        }
 
     def _certified(self, run, n: int, blocks, certify: bool, stacklevel: int) -> Certified:
         """:func:`certified_solve` with this flow's tolerances and levels; warns with an

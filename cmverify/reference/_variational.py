@@ -163,17 +163,11 @@ class FlowDerivatives:
                 certify,
                 stacklevel + 1,
             )
+        fields = self._solution_fields(done)
+        fields["certificate"] += "; the Jacobian checked as its own block"
         return JacobianSolution(
             x=done.y[:, :d].copy(),
-            n_accepted=done.n_accepted,
-            n_rejected=done.n_rejected,
-            n_calls=done.n_calls,
-            n_row_evaluations=done.n_row_evaluations,
-            error_estimate=done.error[:, 0],
-            target=done.target[:, 0],
-            n_refinements=done.level - 1,
-            unresolved=done.unresolved,
-            certificate=self._certificate(done) + "; the Jacobian checked as its own block",
+            **fields,
             jacobian=done.y[:, d:].reshape(n, d, d).copy(),
             jacobian_error_estimate=done.error[:, 1],
             jacobian_target=done.target[:, 1],
