@@ -47,13 +47,23 @@ def as_points(x: object, dim: int, name: str = "x") -> np.ndarray:
     return array
 
 
+def refuse_bool(value: object, name: str) -> None:
+    """``TypeError`` for a bool or an array of bools where a time is expected (NumPy would
+    read ``True`` as ``1.0``: ``s = True`` would mean ``X_{1→t}``)."""
+    if (
+        isinstance(value, bool | np.bool_)
+        or getattr(value, "dtype", None) == np.bool_
+        or (isinstance(value, list | tuple) and any(isinstance(v, bool | np.bool_) for v in value))
+    ):
+        raise TypeError(f"{name} must be a float or an array of floats, got bool")
+
+
 def as_times(t: object, n: int | None = None, name: str = "t") -> np.ndarray:
     """``t`` as a float64 array in ``[0, 1]``: shape ``()`` for a scalar, ``(n,)`` per point.
 
     A per-point array must have length ``n`` when ``n`` is given.
     """
-    if isinstance(t, bool):
-        raise TypeError(f"{name} must be a float or an array of floats, got bool")
+    refuse_bool(t, name)
     array = as_float_array(t, name)
     if array.ndim > 1:
         raise ValueError(f"{name} must be a float or a 1-d array, got shape {array.shape}")

@@ -10,6 +10,8 @@ consistency function ``f(x, τ) = μ + c (x − cos τ μ)/√(cos²τ c² + sin
 process ``x_τ = cos τ x0 + sin τ z``, ``z ~ N(0, σ_d² I)``.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -86,6 +88,11 @@ def test_bool_time_arrays_refused():
         flow_map.map(np.zeros((2, 2)), 0.5, np.array([False, False]))
     with pytest.raises(TypeError, match="s must be a float or an array of floats, got bool"):
         flow_map.map(np.zeros((2, 2)), [True, True], 0.0)
+    # the layers below refuse them too (they read True as t = 1 before)
+    with pytest.raises(TypeError, match=r"^t must be a float or an array of floats, got bool"):
+        path.velocity(np.array([True, False]), np.zeros((2, 2)))
+    with pytest.raises(TypeError, match=r"^s must be a float or an array of floats, got bool"):
+        ReferenceFlow(path).map(np.zeros((2, 2)), [True, 0.5], 0.0)
 
 
 def test_dyadic_grid_snaps_only_rounding():
@@ -158,3 +165,20 @@ def test_boffi_flow_runs_noise_to_data():
     dt /= 12 * h
     assert relative(dt, -path.velocity(1 - t, net(x, s, t))) < 1e-7
     np.testing.assert_array_equal(net(x, s, s), ReferenceFlow(path).map(x, 1 - s, 1 - s))
+
+
+def test_far_out_points_give_finite_derivatives_without_runtime_warnings():
+    """At |x| = 1e300 Hairer's starting-step norms overflowed (RuntimeWarning) before the
+    fallback step took over; the results were right, the warnings noise."""
+    path = MixturePath(mixtures.eight_gaussians(), interpolants.linear())
+    flow = ReferenceFlow(path)
+    far = np.full((1, 2), -1e300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        u = flow.average_velocity(far, 0.2, 0.9)
+        jac = flow.jacobian(far, 1.0, 0.5)
+    # far out the flow is the Gaussian one of a single component: X = x sqrt(c_t / c_s)
+    lam = path.mixture.eigvals[0, 0]
+    c = {t: (1 - t) ** 2 * lam + t**2 for t in (0.2, 0.9)}
+    assert u[0, 0] == pytest.approx(-1e300 * (np.sqrt(c[0.9] / c[0.2]) - 1) / 0.7, rel=1e-9)
+    assert np.all(np.isfinite(jac))

@@ -37,14 +37,15 @@ Model = Callable[[float, np.ndarray], np.ndarray]
 
 
 def loss_difference(
-    path: MixturePath, f: Model, g: Model, s: float, delta: float
+    path: MixturePath, f: Model, g: Model, s: float, delta: float, *, order: int | None = None
 ) -> tuple[float, float]:
     """``(L_CD − L_CT, L_CT)`` at time ``s`` and step ``delta``.
 
     Computed as ``E_y[ |f − g(s − Δ, y − vΔ)|² − E[|f − g(s − Δ, x_{s−Δ})|² | x_s = y] ]``:
     the inner expectation over the posterior (where ``E[δ | y] = v`` holds to rounding,
     so the ``O(Δ)`` terms cancel exactly as in the proof), the outer one over ``p_s``,
-    both by Gauss–Hermite rules."""
+    both by Gauss–Hermite rules of ``order`` nodes per axis (default: the quadrature
+    layer's ``DEFAULT_ORDER``)."""
     interp = path.interpolant
     at = interp.at(s - delta)
     a_prev, s_prev = float(at.alpha), float(at.sigma)
@@ -57,10 +58,10 @@ def loss_difference(
             r = student[:, None, :] - g(s - delta, a_prev * x0 + s_prev * x1)
             return np.sum(r * r, axis=-1)
 
-        ct = conditional_expectation(path, s, y, ct_sq)
+        ct = conditional_expectation(path, s, y, ct_sq, order=order)
         return np.stack([np.sum(cd * cd, axis=-1) - ct, ct], axis=-1)
 
-    diff, l_ct = marginal_expectation(path, s, per_point)
+    diff, l_ct = marginal_expectation(path, s, per_point, order=order)
     return float(diff), float(l_ct)
 
 
@@ -72,6 +73,7 @@ def song_t2(
     s: float = 0.6,
     largest: float = 1 / 8,
     expected_order: float = 1.0,
+    order: int | None = None,
 ) -> list[Check]:
     """SONG-T2: the order of ``|L_CD − L_CT| / Δ`` in ``Δ`` (expected 1 ± 0.05), with
     ``Δ`` halved from 1/8 until the local orders settle (:func:`refine_until_asymptotic`).
@@ -82,7 +84,7 @@ def song_t2(
     losses: list[float] = []
 
     def ratio(delta: float) -> float:
-        diff, l_ct = loss_difference(path, f, g, s, delta)
+        diff, l_ct = loss_difference(path, f, g, s, delta, order=order)
         losses.append(l_ct)
         return abs(diff) / delta
 
@@ -107,4 +109,5 @@ def measure_song_t2(case: Case, settings: BatteryConfig, rng: np.random.Generato
     """SONG-T2 on one case, student and target two fixed tanh networks (no randomness)."""
     dim = case.path.dim
     student, target = TimeTanhNetwork(dim, seed=1), TimeTanhNetwork(dim, seed=2)
-    return [replace(c, case="f, g = tanh networks") for c in song_t2(case.path, student, target)]
+    checks = song_t2(case.path, student, target, order=settings.loss_quadrature_order)
+    return [replace(c, case="f, g = tanh networks") for c in checks]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, as_real
+from .._validation import as_float_array, as_real, refuse_bool
 from ..symbolic import Interpolant, interpolants
 
 __all__ = ["CONVENTIONS", "KINDS", "KIND_INFO", "KindInfo"]
@@ -198,9 +198,8 @@ def as_network_times(
 ) -> np.ndarray:
     """A time argument (a float or an array of shape ``(n,)``, finite, in ``[lo, hi]``) as a
     fresh float64 array of shape ``(n,)``; ``ValueError``/``TypeError`` naming ``name``."""
+    refuse_bool(value, name)
     array = as_float_array(value, name)
-    if isinstance(value, (bool, np.bool_)) or np.asarray(value).dtype == np.bool_:
-        raise TypeError(f"{name} must be a float or an array of floats, got bool")
     if array.ndim > 1:
         raise ValueError(f"{name} must be a float or a 1-d array, got shape {array.shape}")
     if array.ndim == 1 and array.shape[0] != n:

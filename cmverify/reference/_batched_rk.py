@@ -60,6 +60,17 @@ class SolverFailure(RuntimeError):
         self.indices = indices
         self.reasons = reasons
 
+    @classmethod
+    def of(cls, failures: dict[int, str], n: int) -> SolverFailure:
+        """The failure of the trajectories ``failures`` (index → why) out of ``n``."""
+        indices = np.array(sorted(failures), dtype=np.int64)
+        reasons = [failures[int(i)] for i in indices]
+        shown = "; ".join(f"#{i}: {failures[int(i)]}" for i in indices[:5])
+        more = f" (and {len(indices) - 5} more)" if len(indices) > 5 else ""
+        return cls(
+            f"DOP853 failed on {len(indices)} of {n} trajectories: {shown}{more}", indices, reasons
+        )
+
 
 @dataclass(frozen=True)
 class BatchedSolution:
@@ -107,6 +118,14 @@ def _evaluate_finite(fun: _Counter, t: np.ndarray, y: np.ndarray, rows: np.ndarr
     return out
 
 
+def _magnitude(mag: np.ndarray, blocks: tuple[slice, ...]) -> np.ndarray:
+    """``mag`` (``(m, d)``, absolute values) with each block's columns replaced by the
+    block's maximum per row (in place; see ``scale_blocks`` of :func:`solve_batched`)."""
+    for block in blocks:
+        mag[:, block] = np.max(mag[:, block], axis=1, keepdims=True)
+    return mag
+
+
 def _rms(z: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(z * z, axis=1))
 
@@ -119,21 +138,27 @@ def _initial_step(
     f0: np.ndarray,
     direction: np.ndarray,
     length: np.ndarray,
-    rtol: float,
-    atol: float,
+    rtol: np.ndarray,
+    atol: np.ndarray,
+    scale_blocks: tuple[slice, ...] = (),
 ) -> np.ndarray:
-    """Hairer's starting step, per trajectory (one extra right-hand-side call)."""
-    scale = atol + np.abs(y0) * rtol
-    d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """Hairer's starting step, per trajectory (one extra right-hand-side call); ``rtol``
+    and ``atol`` of shape ``(m, 1)``."""
+    # Far out (|y| ~ 1e300) the norms overflow to inf: the rules below then give h = 0
+    # or NaN, replaced by the small fallback at the end, silently.
+    quiet = {"over": "ignore", "divide": "ignore", "invalid": "ignore"}
+    with np.errstate(**quiet):
+        scale = atol + _magnitude(np.abs(y0), scale_blocks) * rtol
+        d0, d1 = _rms(y0 / scale), _rms(f0 / scale)
         h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-    h0 = np.minimum(h0, length)
-    f1 = fun(t0 + h0 * direction, y0 + (h0 * direction)[:, None] * f0, rows)
-    d2 = _rms((f1 - f0) / scale) / h0
-    dmax = np.maximum(d1, d2)
-    with np.errstate(divide="ignore"):
+        h0 = np.minimum(h0, length)
+        y1 = y0 + (h0 * direction)[:, None] * f0
+    f1 = fun(t0 + h0 * direction, y1, rows)
+    with np.errstate(**quiet):
+        d2 = _rms((f1 - f0) / scale) / h0
+        dmax = np.maximum(d1, d2)
         h1 = np.where(dmax <= 1e-15, np.maximum(1e-6, h0 * 1e-3), (0.01 / dmax) ** (1 / _ORDER))
-    h = np.minimum(np.minimum(100 * h0, h1), length)
+        h = np.minimum(np.minimum(100 * h0, h1), length)
     # A non-finite f1 (the right-hand side failed near the start) leaves h undefined:
     # start small and let the error control and the failure report deal with it.
     return np.where(np.isfinite(h) & (h > 0), h, 1e-6 * length)
@@ -145,13 +170,14 @@ def solve_batched(
     t0: np.ndarray,
     t1: np.ndarray,
     *,
-    rtol: float,
-    atol: float,
-    max_steps: int = 100_000,
+    rtol: float | np.ndarray,
+    atol: float | np.ndarray,
+    max_steps: int | np.ndarray = 100_000,
     max_step: float | np.ndarray = np.inf,
     dtype: type = np.float64,
-    first_step_factor: float = 1.0,
+    first_step_factor: float | np.ndarray = 1.0,
     with_rows: bool = False,
+    scale_blocks: tuple[slice, ...] = (),
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -161,17 +187,30 @@ def solve_batched(
         y0: initial states, shape ``(n, d)``.
         t0, t1: start and end times, shape ``(n,)`` (either direction; equal means no
             integration).
-        rtol, atol: tolerances of each trajectory's local error (norm above).
-        max_steps: accepted plus rejected steps allowed per trajectory.
+        rtol, atol: tolerances of each trajectory's local error (norm above): one
+            number, or one per trajectory (shape ``(n,)``).
+        max_steps: accepted plus rejected steps allowed per trajectory (one number or
+            one per trajectory).
         max_step: the longest step in time: one number, or one per trajectory (shape
             ``(n,)``).
         first_step_factor: multiplies Hairer's starting step (≤ 1: a shorter first step,
-            so that solves at different levels of refinement do not share it).
+            so that solves at different levels of refinement do not share it); one number
+            or one per trajectory.
+
+    Per-trajectory tolerances let one call solve the same trajectories at several
+    refinement levels at once (stacked rows): each row's arithmetic is that of a solve of
+    its own, and the batch pays one right-hand-side call per stage for all of them.
         dtype: the floating type of the state and time (``np.float64``; ``np.longdouble``
             for extended-precision verification solves, see :mod:`cmverify.reference._extended`).
         with_rows: call ``fun(t, y, rows)`` with ``rows`` the indices (into ``y0``) of
             the trajectories evaluated, shape ``(m,)``: for right-hand sides with
             per-trajectory parameters.
+        scale_blocks: blocks of columns measured as one quantity: within a block every
+            component's error is scaled by ``atol + rtol · max_j |y_j|`` over the block
+            (not by its own ``|y_j|``). For a Jacobian ``J`` in the state, whose contract
+            is ``‖ΔJ‖ ≤ atol + rtol ‖J‖``: an entry that stays at rounding level while
+            ``J`` grows to 1e10 would otherwise demand absolute accuracy 1e-10 of a
+            quantity that carries errors of ``1e-16 ‖J‖``, and the step size collapse.
 
     Raises :class:`SolverFailure` naming the trajectories that failed (step size below
     ``10 × spacing(t)``, a non-finite right-hand side that no step reduction avoids, or
@@ -188,6 +227,10 @@ def solve_batched(
     n_rej = np.zeros(n, dtype=np.int64)
     counted = _Counter(fun, with_rows)
     cap = np.broadcast_to(np.asarray(max_step, dtype=dtype), (n,))
+    rtol_rows = np.broadcast_to(np.asarray(rtol, dtype=dtype), (n,))[:, None]
+    atol_rows = np.broadcast_to(np.asarray(atol, dtype=dtype), (n,))[:, None]
+    step_budget = np.broadcast_to(np.asarray(max_steps, dtype=np.int64), (n,))
+    first_factor = np.broadcast_to(np.asarray(first_step_factor, dtype=dtype), (n,))
     failures: dict[int, str] = {}
 
     active = np.flatnonzero(direction != 0)
@@ -203,7 +246,7 @@ def solve_batched(
     just_rejected = np.zeros(n, dtype=bool)
     saw_nonfinite = np.zeros(n, dtype=bool)
     if active.size:
-        h_abs[active] = first_step_factor * _initial_step(
+        h_abs[active] = first_factor[active] * _initial_step(
             counted,
             active,
             t[active],
@@ -211,8 +254,9 @@ def solve_batched(
             f[active],
             direction[active],
             np.abs(t_end[active] - t[active]),
-            rtol,
-            atol,
+            rtol_rows[active],
+            atol_rows[active],
+            scale_blocks,
         )
 
     k = np.empty((_N_STAGES + 1, n, d), dtype=dtype)
@@ -241,7 +285,8 @@ def solve_batched(
         f_new = _evaluate_finite(counted, t_new, y_new, active)
         ka[_N_STAGES] = f_new
 
-        scale = atol + np.maximum(np.abs(ya), np.abs(y_new)) * rtol
+        magnitude = _magnitude(np.maximum(np.abs(ya), np.abs(y_new)), scale_blocks)
+        scale = atol_rows[active] + magnitude * rtol_rows[active]
         e5 = np.tensordot(_E5, ka, axes=(0, 0)) / scale
         e3 = np.tensordot(_E3, ka, axes=(0, 0)) / scale
         e5_2 = np.sum(e5 * e5, axis=1)
@@ -268,17 +313,13 @@ def solve_batched(
         just_rejected[rej] = True
 
         done = t[active] == t_end[active]
-        over_budget = (n_acc[active] + n_rej[active] >= max_steps) & ~done
+        over_budget = (n_acc[active] + n_rej[active] >= step_budget[active]) & ~done
         for i in active[over_budget]:
-            failures[int(i)] = f"more than max_steps = {max_steps} steps (stopped at t = {t[i]!r})"
+            failures[int(i)] = (
+                f"more than max_steps = {step_budget[i]} steps (stopped at t = {t[i]!r})"
+            )
         active = active[~done & ~over_budget]
 
     if failures:
-        indices = np.array(sorted(failures))
-        reasons = [failures[i] for i in indices]
-        shown = "; ".join(f"#{i}: {failures[i]}" for i in indices[:5])
-        more = f" (and {len(indices) - 5} more)" if len(indices) > 5 else ""
-        raise SolverFailure(
-            f"DOP853 failed on {len(indices)} of {n} trajectories: {shown}{more}", indices, reasons
-        )
+        raise SolverFailure.of(failures, n)
     return BatchedSolution(y, n_acc, n_rej, counted.calls, counted.rows)

@@ -60,7 +60,7 @@ class Certified:
 
 
 def certified_solve(
-    run: Callable[[int, np.ndarray], BatchedSolution],
+    run: Callable[[np.ndarray, np.ndarray], BatchedSolution],
     n: int,
     blocks: Sequence[slice],
     *,
@@ -71,25 +71,35 @@ def certified_solve(
 ) -> Certified:
     """Levels 0 and 1 for all ``n`` trajectories, then refinements (module docstring).
 
-    ``run(k, rows)`` solves level ``k`` for the trajectories ``rows`` (indices, shape
-    ``(m,)``) and returns their :class:`BatchedSolution`. With ``certify`` every trajectory
+    ``run(levels, rows)`` solves the trajectories ``rows`` (indices, shape ``(m,)``),
+    row ``i`` at level ``levels[i]`` (shape ``(m,)``), and returns their
+    :class:`BatchedSolution`; levels 0 and 1 go in one call (each trajectory twice,
+    stacked: one right-hand-side call per stage serves both; 1.5–1.65 times faster than
+    two solves at 8–64 trajectories, where the per-call overhead dominates, the same from
+    1,000: benchmarks/RESULTS.md). With ``certify`` every trajectory
     goes one level further. A :class:`SolverFailure` at a refinement keeps the previous
     level for the trajectories it names (listed in ``failed``); at levels 0 and 1 it
-    propagates.
+    propagates, naming the trajectories (indices into ``0 … n − 1``).
     """
     everyone = np.arange(n)
-    previous = run(0, everyone)
-    current = run(1, everyone)
-    calls = previous.n_calls + current.n_calls
-    rows = previous.n_row_evaluations + current.n_row_evaluations
-    y, n_acc, n_rej = current.y.copy(), current.n_accepted.copy(), current.n_rejected.copy()
+    try:
+        first = run(np.repeat(np.array([0, 1], dtype=np.int64), n), np.tile(everyone, 2))
+    except SolverFailure as exc:
+        failures: dict[int, str] = {}
+        for i, reason in zip(exc.indices, exc.reasons, strict=True):
+            failures.setdefault(int(i) % n, reason)
+        raise SolverFailure.of(failures, n) from None
+    calls, rows = first.n_calls, first.n_row_evaluations
+    previous_y = first.y[:n]
+    y = first.y[n:].copy()
+    n_acc, n_rej = first.n_accepted[n:].copy(), first.n_rejected[n:].copy()
 
     def check(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         error = np.stack([row_norm(new[:, b] - old[:, b]) for b in blocks], axis=1)
         target = np.stack([atol + rtol * row_norm(new[:, b]) for b in blocks], axis=1)
         return error, target
 
-    error, target = check(y, previous.y)
+    error, target = check(y, previous_y)
     level = np.ones(n, dtype=np.int64)
     failed: dict[int, str] = {}
 
@@ -101,14 +111,14 @@ def certified_solve(
         if todo.size == 0:
             break
         try:
-            sol = run(k, todo)
+            sol = run(np.full(todo.size, k), todo)
         except SolverFailure as exc:  # keep the previous level for those; go on
             for i, reason in zip(exc.indices, exc.reasons, strict=True):
                 failed[int(todo[i])] = reason
             todo = np.delete(todo, exc.indices)
             if todo.size == 0:
                 break
-            sol = run(k, todo)
+            sol = run(np.full(todo.size, k), todo)
         calls, rows = calls + sol.n_calls, rows + sol.n_row_evaluations
         error[todo], target[todo] = check(sol.y, y[todo])
         y[todo], n_acc[todo], n_rej[todo] = sol.y, sol.n_accepted, sol.n_rejected

@@ -194,11 +194,11 @@ class ReferenceFlow(FlowDerivatives):
         x: np.ndarray,
         s: np.ndarray,
         t: np.ndarray,
-        rtol: float,
-        atol: float,
+        rtol: float | np.ndarray,
+        atol: float | np.ndarray,
         cap: float | np.ndarray,
-        max_steps: int,
-        first_step_factor: float = 1.0,
+        max_steps: int | np.ndarray,
+        first_step_factor: float | np.ndarray = 1.0,
         fun=None,
     ):
         """One batched DOP853 solve of ``fun`` (default: the path's velocity); a ``fun``
@@ -209,12 +209,13 @@ class ReferenceFlow(FlowDerivatives):
             x,
             np.broadcast_to(s, (n,)),
             np.broadcast_to(t, (n,)),
-            rtol=max(rtol, MIN_LOCAL_RTOL),
-            atol=max(atol, MIN_LOCAL_RTOL),
+            rtol=np.maximum(rtol, MIN_LOCAL_RTOL),
+            atol=np.maximum(atol, MIN_LOCAL_RTOL),
             max_steps=max_steps,
             max_step=cap,
             first_step_factor=first_step_factor,
             with_rows=fun is not None and getattr(fun, "with_rows", False),
+            scale_blocks=getattr(fun, "scale_blocks", ()),
         )
 
     def solve(self, x: object, s: object, t: object, *, certify: bool = False) -> FlowSolution:
@@ -250,19 +251,31 @@ class ReferenceFlow(FlowDerivatives):
         base = self.max_step if k == 0 else min(self.max_step, 1.0)
         return base * LEVELS[k][1]
 
-    def _level(self, k: int, x: np.ndarray, s: np.ndarray, t: np.ndarray, fun=None, cap_scale=1.0):
-        """Level ``k`` of ``LEVELS``; ``fun`` and ``cap_scale`` (the step cap's factor,
-        per trajectory) for the augmented systems of :mod:`cmverify.reference._variational`."""
-        tol_factor, cap_factor = LEVELS[k]
+    def _level(
+        self,
+        k: int | np.ndarray,
+        x: np.ndarray,
+        s: np.ndarray,
+        t: np.ndarray,
+        fun=None,
+        cap_scale: float | np.ndarray = 1.0,
+    ):
+        """Level ``k`` of ``LEVELS`` — one level, or one per row (shape ``(n,)``: rows of
+        several levels solved in one batched call); ``fun`` and ``cap_scale`` (the step
+        cap's factor, per trajectory) for the augmented systems of
+        :mod:`cmverify.reference._variational`."""
+        k = np.asarray(k, dtype=np.int64)
+        tol_factor, cap_factor = np.asarray(LEVELS)[k].T
+        caps = np.array([self._cap(j) for j in range(len(LEVELS))])[k]
         return self._integrate(
             x,
             s,
             t,
             self.rtol * tol_factor,
             self.atol * tol_factor,
-            self._cap(k) * cap_scale,
+            caps * cap_scale,
             # a level with steps c times shorter may take c times as many
-            int(np.ceil(self.max_steps / cap_factor)),
+            np.ceil(self.max_steps / cap_factor).astype(np.int64),
             first_step_factor=cap_factor,
             fun=fun,
         )

@@ -48,6 +48,8 @@ class JacobianField:
     def __init__(self, flow) -> None:
         path = flow.path
         self.dim = d = flow.path.dim
+        # J's error is controlled in its own norm (solve_batched's scale_blocks)
+        self.scale_blocks = (slice(d, None),)
         own = getattr(path.velocity, "__func__", None) is MixturePath.velocity
         own_jac = getattr(getattr(path, "velocity_jacobian", None), "__func__", None)
         if own and own_jac is MixturePath.velocity_jacobian:

@@ -11,7 +11,7 @@ stays finite at ``t = 0`` although ``σ̇`` itself is infinite there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -213,4 +213,32 @@ def numeric_function(expr: sp.Expr, t: sp.Symbol) -> Callable[[np.ndarray], np.n
         return np.array(np.broadcast_to(out, tt.shape))
 
     evaluate.__doc__ = f"float64 evaluation of {expr} at t (vectorized)"
+    return evaluate
+
+
+def stacked_numeric_function(
+    exprs: Sequence[sp.Expr], t: sp.Symbol
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Generate one vectorized float64 function of ``t`` that evaluates all of ``exprs``
+    at once (``lambdify`` with common subexpressions shared), returning an array of
+    shape ``(len(exprs), *t.shape)``.
+
+    For hot loops that need several coefficients at the same times (the exact path's
+    evaluation on every Runge–Kutta stage): one generated call and one floating-point
+    error state instead of one per expression. Values are those of
+    :func:`numeric_function` for each expression (singular points give ``inf`` or
+    ``nan`` silently).
+    """
+    exprs = list(exprs)
+    compiled = sp.lambdify(t, exprs, modules="numpy", cse=True)
+
+    def evaluate(tt: np.ndarray) -> np.ndarray:
+        tt = np.asarray(tt, dtype=np.float64)
+        out = np.empty((len(exprs), *tt.shape))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for i, value in enumerate(compiled(tt)):
+                out[i] = value
+        return out
+
+    evaluate.__doc__ = f"float64 evaluation of {exprs} at t (vectorized, stacked)"
     return evaluate

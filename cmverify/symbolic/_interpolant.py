@@ -4,6 +4,7 @@ functions generated from them (symbolic layer)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from ._expressions import (
     derive_interpolant,
     numeric_function,
     positive_inside,
+    stacked_numeric_function,
 )
 
 __all__ = ["Coefficients", "Interpolant"]
@@ -79,6 +81,7 @@ class Interpolant:
         self._numeric = {
             key: numeric_function(expr, expressions.t) for key, expr in expressions.items()
         }
+        self._stacked: dict[tuple[str, ...], Callable[[np.ndarray], np.ndarray]] = {}
         self._check_numerically()
 
     # -- constructors -----------------------------------------------------------------
@@ -177,6 +180,23 @@ class Interpolant:
     def _eval(self, key: str, t: np.ndarray) -> np.ndarray:
         """Evaluate coefficient ``key`` at already validated times (no checks)."""
         return self._numeric[key](t)
+
+    def _numeric_stack(self, keys: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
+        """One generated function of validated times ``t`` that returns the coefficients
+        named by ``keys`` (names of :class:`Coefficients`), stacked: shape
+        ``(len(keys), *t.shape)``. Generated once per tuple of names and kept; for
+        trusted hot loops (the exact path on every Runge–Kutta stage), where five
+        separate coefficient evaluations cost more than the mixture formulas on a small
+        batch."""
+        found = self._stacked.get(keys)
+        if found is None:
+            unknown = [k for k in keys if k not in self._numeric]
+            if unknown:
+                raise KeyError(f"unknown coefficients {unknown}; known: {sorted(self._numeric)}")
+            e = self._expressions
+            found = stacked_numeric_function([getattr(e, k) for k in keys], e.t)
+            self._stacked[keys] = found
+        return found
 
     def _public(self, key: str, t: object) -> np.ndarray:
         return self._eval(key, as_times(t))
