@@ -10,6 +10,7 @@ against this table:
   flow maps, quadrature, order fitting, the multistep sampler;
 - ``flowmaps``: every flow-map network kind (MeanFlow, shortcut, CTM, TrigFlow, …): its
   exact network and its conversion to ``X_{s→t}`` in our convention;
+- ``loss_floors``: the irreducible part of training losses (flow matching, …), exactly;
 - ``claims``: the claim catalogue (``claims.CATALOGUE``), each claim a measurement;
 - ``proofs``: the derivation of each claim, every step checked by SymPy (they cite the
   catalogue, so they sit above it; they compute with the symbolic floor only);
@@ -52,6 +53,7 @@ LAYERS = (
     "exact",
     "reference",
     "flowmaps",
+    "loss_floors",
     "claims",
     "proofs",
     "compare",

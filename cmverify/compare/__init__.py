@@ -8,7 +8,11 @@
 - ``_statistics``: :func:`energy_distance` and the overflow-safe error statistics;
 - ``_models``: :class:`ModelAdapter` (numpy or torch, ``(t, x)`` or ``(x, t)``) and
   :class:`ModelFailure`;
-- ``_plots``: the figures, drawn from explicit arguments.
+- ``_plots``: the figures, drawn from explicit arguments;
+- ``_velocity``: :func:`compare_velocity` (velocity, ``x0``, noise or score models against
+  the exact velocity: errors, the loss split against the exact floor, the induced flow),
+  with ``_parameterizations`` (the conversions), ``_velocity_report`` and
+  ``_plots_velocity``.
 
 Depends on the reference layer.
 """
@@ -28,6 +32,10 @@ from ._report import SampleReport as SampleReport
 from ._report import Threshold as Threshold
 from ._report import TimeReport as TimeReport
 from ._statistics import energy_distance as energy_distance
+from ._velocity import compare_velocity as compare_velocity
+from ._velocity_report import InducedFlowReport as InducedFlowReport
+from ._velocity_report import VelocityComparison as VelocityComparison
+from ._velocity_report import VelocityTimeReport as VelocityTimeReport
 
 __all__ = [
     "FAILURE_KINDS",
@@ -36,6 +44,7 @@ __all__ = [
     "Comparison",
     "Exceedance",
     "FigureData",
+    "InducedFlowReport",
     "ModelAdapter",
     "ModelError",
     "ModelFailure",
@@ -43,6 +52,9 @@ __all__ = [
     "SampleReport",
     "Threshold",
     "TimeReport",
+    "VelocityComparison",
+    "VelocityTimeReport",
     "compare",
+    "compare_velocity",
     "energy_distance",
 ]

@@ -117,6 +117,14 @@ def _is_torch_module(model: object) -> bool:
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
+def _when(t: float | np.ndarray, rows: tuple[int, ...]) -> float:
+    """The time a failure is reported at: ``t``, or with one time per row the first
+    offending row's (the first row's when all rows are named)."""
+    if np.ndim(t) == 0:
+        return float(t)
+    return float(np.asarray(t)[rows[0] if rows else 0])
+
+
 def _examples(x: np.ndarray, rows: tuple[int, ...]) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in x[i]) for i in rows[:3])
 
@@ -178,13 +186,27 @@ class ModelAdapter:
         """The model's ``__name__``, else its class name."""
         return getattr(self.model, "__name__", type(self.model).__name__)
 
-    def _time_argument(self, t: float, n: int) -> float | np.ndarray:
-        """A fresh time argument for one call (the model may edit it in place)."""
+    def _time_argument(self, t: float | np.ndarray, n: int) -> float | np.ndarray:
+        """A fresh time argument for one call (the model may edit it in place); ``t`` one
+        time, or one per row (shape ``(n,)``: the vector and column formats only)."""
         if self.time_format == "scalar":
             return float(t)
         if self.time_format == "vector":
-            return np.full(n, float(t))
-        return np.full((n, 1), float(t))
+            return np.array(np.broadcast_to(np.asarray(t, dtype=np.float64), (n,)))
+        return np.array(np.broadcast_to(np.asarray(t, dtype=np.float64), (n,)))[:, None]
+
+    def call_rows(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``f(t_i, x_i)`` with one time per row (``t`` shape ``(n,)``), as :meth:`__call__`
+        otherwise: one call for the vector and column formats, one call per distinct time
+        for the scalar format (slow where all times differ, as in an adaptive solver)."""
+        t = np.asarray(t, dtype=np.float64)
+        if self.time_format != "scalar":
+            return self(t, x)
+        out = np.empty(np.shape(x), dtype=np.float64)
+        for value in np.unique(t):
+            rows = t == value
+            out[rows] = self(float(value), np.asarray(x)[rows])
+        return out
 
     def _call_numpy(self, t: float, x: np.ndarray) -> Any:
         targ = self._time_argument(t, x.shape[0])
@@ -219,7 +241,7 @@ class ModelAdapter:
     def _failure(
         self, t: float, kind: str, message: str, x: np.ndarray, rows: tuple[int, ...] = ()
     ) -> ModelError:
-        return ModelError(ModelFailure(float(t), kind, message, rows, _examples(x, rows)))
+        return ModelError(ModelFailure(_when(t, rows), kind, message, rows, _examples(x, rows)))
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
         """``f(t, x)`` as a fresh float64 ``(n, d)`` array; raises :class:`ModelError` on
@@ -241,7 +263,7 @@ class ModelAdapter:
             )
             raise ModelError(
                 ModelFailure(
-                    float(t),
+                    _when(t, ()),
                     "exception",
                     f"{type(exc).__name__}: {exc}{mode}",
                     tuple(range(n)),

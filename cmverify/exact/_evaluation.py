@@ -38,7 +38,7 @@ PRODUCT_RANGE = (1e-290, 1e290)
 @dataclass(frozen=True)
 class Coefficients:
     """The interpolant's coefficients at the times of a block and what follows from
-    them alone. ``alpha`` … ``sigma_dsigma`` have shape ``(1, 1, m)`` with ``m = 1``
+    them alone. ``alpha`` … ``wronskian`` have shape ``(1, 1, m)`` with ``m = 1``
     for a scalar time and ``m = n`` for per-point times; ``inv_c = 1/c`` and
     ``inv_sqrt_c = sqrt(1/c)`` have shape ``(K', d, m)`` with ``K' = K``, or ``K' = 1``
     where every component has the same covariance eigenvalues (then so has ``c``:
@@ -51,6 +51,7 @@ class Coefficients:
     dalpha: np.ndarray
     alpha_dalpha: np.ndarray
     sigma_dsigma: np.ndarray
+    wronskian: np.ndarray
     inv_c: np.ndarray
     inv_sqrt_c: np.ndarray
     log_det: np.ndarray
@@ -128,7 +129,7 @@ class Evaluator:
         self.means_hat = np.ldexp(mixture.means, -self.mean_exponent)
         self.means_hat_eig = np.ldexp(self.means_eig, -self.mean_exponent)
         self._kernel_coefficients = interpolant._numeric_stack(
-            ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma")
+            ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian")
         )
 
     def to_eigenbasis(self, v: np.ndarray) -> np.ndarray:
@@ -145,8 +146,8 @@ class Evaluator:
         Called on every Runge–Kutta stage, often for a few rows: the five coefficients
         come from one generated function and the reductions call the ufuncs directly
         (about 4× less overhead per call than one evaluation per coefficient)."""
-        alpha, sigma, dalpha, alpha_dalpha, sigma_dsigma = np.reshape(
-            self._kernel_coefficients(t), (5, 1, 1, -1)
+        alpha, sigma, dalpha, alpha_dalpha, sigma_dsigma, wronskian = np.reshape(
+            self._kernel_coefficients(t), (6, 1, 1, -1)
         )
         c = alpha * alpha * self.eigvals + sigma * sigma
         # Σ_i log c_i as log Π_i c_i (one log per component) while the product stays far
@@ -165,6 +166,7 @@ class Evaluator:
             dalpha=dalpha,
             alpha_dalpha=alpha_dalpha,
             sigma_dsigma=sigma_dsigma,
+            wronskian=wronskian,
             inv_c=inv_c,
             inv_sqrt_c=np.sqrt(inv_c),
             log_det=log_det,

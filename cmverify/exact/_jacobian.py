@@ -25,14 +25,14 @@ import numpy as np
 
 from ._evaluation import Evaluation, Evaluator
 
-__all__ = ["SMALL_DIM", "points_last", "velocity_jacobian"]
+__all__ = ["SMALL_DIM", "component_terms", "points_last", "velocity_jacobian"]
 
 #: Up to this dimension the covariance sum runs one entry ``(i, j)`` at a time (measured
 #: faster than ``einsum`` for ``d = 2``).
 SMALL_DIM = 4
 
 
-def _component_terms(
+def component_terms(
     evaluator: Evaluator, ev: Evaluation
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(g, m, s)``: ``g_k`` shape ``(K', d, m)``; ``m_k`` and ``s_k`` shape ``(K, d, n)``,
@@ -49,7 +49,7 @@ def _component_terms(
 
 def points_last(evaluator: Evaluator, ev: Evaluation) -> tuple[np.ndarray, np.ndarray]:
     """``(v, ∇v)`` from one evaluation, points last: shapes ``(d, n)`` and ``(d, d, n)``."""
-    g, m, s = _component_terms(evaluator, ev)
+    g, m, s = component_terms(evaluator, ev)
     r = ev.resp
     if ev.scale is not None:  # components of zero responsibility may hold inf
         keep = r > 0.0

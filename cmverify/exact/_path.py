@@ -46,6 +46,7 @@ from ._jacobian import points_last, velocity_jacobian
 from ._mixture import GaussianMixture
 from ._posterior import PosteriorMixture
 from ._scaled import evaluate_scaled
+from ._target import velocity_target_variance
 
 __all__ = ["MixturePath"]
 
@@ -291,6 +292,21 @@ class MixturePath:
         t, x = self._validated(t, x)
         ev = self._evaluator
         return self._rowwise("velocity_jacobian", lambda e: velocity_jacobian(ev, e), t, x)
+
+    def velocity_target_variance(self, t: object, x: object) -> np.ndarray:
+        """``tr Cov(α̇ x0 + σ̇ x1 | x_t = x)``, shape ``(n,)``: the flow-matching loss's
+        irreducible part at ``x`` (its mean over ``p_t`` is the loss floor,
+        :func:`cmverify.loss_floors.flow_matching`).
+
+        In closed form (:mod:`cmverify.exact._target`): ``W² Σ_k r_k Σ_i λ_k,i / c_k,i +
+        Σ_k r_k |m_k − v|²`` with ``W = α σ̇ − α̇ σ`` and ``m_k`` the component velocities;
+        regular on all of ``[0, 1]`` (``d σ̇²`` at ``t = 0``).
+        """
+        t, x = self._validated(t, x)
+        ev = self._evaluator
+        return self._rowwise(
+            "velocity_target_variance", lambda e: velocity_target_variance(ev, e), t, x
+        )
 
     def velocity_and_jacobian_trusted(
         self, t: np.ndarray, x: np.ndarray

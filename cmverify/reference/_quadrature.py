@@ -47,7 +47,12 @@ Integrand = Callable[[np.ndarray, np.ndarray], np.ndarray]
 def gauss_hermite(order: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Tensor Gauss–Hermite rule for ``N(0, I_dim)``: nodes ``(order^dim, dim)``, weights
     ``(order^dim,)`` summing to 1."""
-    z, w = np.polynomial.hermite_e.hermegauss(order)
+    if order <= 150:
+        z, w = np.polynomial.hermite_e.hermegauss(order)
+    else:  # NumPy's recurrence overflows beyond ~170 nodes; SciPy's asymptotic roots do not
+        from scipy.special import roots_hermitenorm
+
+        z, w = roots_hermitenorm(order)
     w = w / w.sum()
     grids = np.meshgrid(*([z] * dim), indexing="ij")
     nodes = np.stack([g.ravel() for g in grids], axis=1)

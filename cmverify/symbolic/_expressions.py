@@ -46,7 +46,9 @@ class InterpolantExpressions:
     ``alpha_dalpha = α α̇`` and ``sigma_dsigma = σ σ̇`` and their time derivatives
     ``d_alpha_dalpha = α̇² + α α̈`` and ``d_sigma_dsigma = σ̇² + σ σ̈`` (also simplified:
     they are half the second derivatives of ``α²`` and ``σ²``, which stay finite where
-    ``σ̇`` does not).
+    ``σ̇`` does not); ``wronskian = α σ̇ − α̇ σ`` (1 for the linear interpolant, π/2 for
+    trig): given ``x_t``, the flow-matching target is ``v_c = (α̇/α) x_t + (W/α) x1 =
+    (σ̇/σ) x_t − (W/σ) x0``, so its conditional covariance is ``W²/σ² Cov(x0 | x_t)``.
     """
 
     t: sp.Symbol
@@ -60,6 +62,7 @@ class InterpolantExpressions:
     sigma_dsigma: sp.Expr
     d_alpha_dalpha: sp.Expr
     d_sigma_dsigma: sp.Expr
+    wronskian: sp.Expr
 
     def items(self) -> list[tuple[str, sp.Expr]]:
         """``(name, expression)`` pairs of every derived coefficient (not ``t``)."""
@@ -185,6 +188,7 @@ def derive_interpolant(alpha: object, sigma: object, t: object) -> InterpolantEx
         sigma_dsigma=_tidy(sigma_expr * dsigma),
         d_alpha_dalpha=_tidy(sp.diff(alpha_expr**2, t, 2) / 2),
         d_sigma_dsigma=_tidy(sp.diff(sigma_expr**2, t, 2) / 2),
+        wronskian=_tidy(alpha_expr * dsigma - dalpha * sigma_expr),
     )
 
 

@@ -258,6 +258,11 @@ class Interpolant:
         """``d(σ σ̇)/dt = σ̇² + σ σ̈ = ½ d²(σ²)/dt²`` (simplified symbolically)."""
         return self._public("d_sigma_dsigma", t)
 
+    def wronskian(self, t: object) -> np.ndarray:
+        """``W_t = α_t σ̇_t − α̇_t σ_t`` (simplified symbolically; 1 for linear, π/2 for
+        trig): the flow-matching target given ``x_t`` is ``(σ̇/σ) x_t − (W/σ) x0``."""
+        return self._public("wronskian", t)
+
     def _check_numerically(self) -> None:
         grid = np.linspace(0.0, 1.0, _GRID_POINTS)
         for key in ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma"):
@@ -378,3 +383,4 @@ class Coefficients:
     sigma_dsigma = _Coefficient("``σ_t σ̇_t`` (finite on ``[0, 1]``).")
     d_alpha_dalpha = _Coefficient("``d(α α̇)/dt = ½ d²(α²)/dt²``.")
     d_sigma_dsigma = _Coefficient("``d(σ σ̇)/dt = ½ d²(σ²)/dt²``.")
+    wronskian = _Coefficient("``W = α σ̇ − α̇ σ`` (may be infinite where ``σ̇`` is).")
