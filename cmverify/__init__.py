@@ -29,6 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first access
+    from .compare import compare_velocity
     from .exact import GaussianMixture, MixturePath, PosteriorMixture, VelocityField, mixtures
     from .reference import (
         AccuracyWarning,
@@ -79,6 +80,7 @@ _LAZY = {
     "PosteriorMixture": "exact",
     "VelocityField": "exact",
     "quantile_flow_map": "reference",
+    "compare_velocity": "compare",
 }
 
 
@@ -123,6 +125,7 @@ __all__ = [
     "SolverFailure",
     "VelocityField",
     "__version__",
+    "compare_velocity",
     "gaussian_flow_map",
     "interpolants",
     "mixtures",

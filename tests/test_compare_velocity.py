@@ -188,3 +188,49 @@ def test_report_round_trips_through_json_and_renders(tmp_path):
     written = result.plot(tmp_path)
     assert [p.name for p in written] == ["velocity_errors.png"] and written[0].stat().st_size > 0
     assert isinstance(ModelFailure, type)
+
+
+def test_assert_velocity_matches_passes_exact_and_names_the_worst_time():
+    from cmverify.testing import assert_velocity_matches
+
+    path = gaussian_path()
+    assert_velocity_matches(exact_noise, path, atol=1e-10, parameterization="noise", n=100)
+
+    def off_at_late_times(t, x):
+        return exact_velocity(t, x) + (np.asarray(t)[:, None] > 0.75) * np.array([0.2, 0.0])
+
+    with pytest.raises(AssertionError) as info:
+        assert_velocity_matches(off_at_late_times, path, atol=0.1, n=100)
+    text = str(info.value)
+    assert "t = 0.8: max |v_θ − v| = 0.2 > atol = 0.1" in text
+    assert "t = 0.7" not in text and "worst at x_t = (" in text
+    with pytest.raises(ValueError, match="metric must be"):
+        assert_velocity_matches(exact_velocity, path, metric="mean")
+
+
+def test_cli_compares_a_velocity_model_in_its_own_convention(tmp_path, capsys):
+    from cmverify.cli import main
+
+    model_file = tmp_path / "fm.py"
+    model_file.write_text(
+        "import cmverify as cmv\n"
+        "PATH = cmv.MixturePath(cmv.mixtures.seed_bimodal())\n"
+        "def net(tau, x):  # flow_matching's convention: time from noise to data\n"
+        "    return -PATH.velocity(1.0 - tau, x)\n"
+        "def broken(tau, x):\n"
+        "    return x[:, :0]\n"
+    )
+    out = tmp_path / "report"
+    args = ["compare", f"{model_file}:net", "--mixture", "seed_bimodal", "-n", "200"]
+    velocity = ["--kind", "velocity", "--time-convention", "noise_at_0"]
+    assert main([*args, *velocity, "--json", "--out", str(out)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["time_convention"] == "noise_at_0"
+    assert max(r["rmse"] for r in payload["per_time"]) < 1e-12
+    assert (out / "velocity_comparison.md").exists() and (out / "velocity_errors.png").exists()
+    broken = ["compare", f"{model_file}:broken", "--mixture", "seed_bimodal", "-n", "50"]
+    assert main([*broken, "--kind", "velocity"]) == 1
+    capsys.readouterr()
+    assert main([*args, "--kind", "velocity", "--atol", "0.1"]) == 2
+    assert "apply to --kind consistency only" in capsys.readouterr().err
+    assert main([*args, "--kind", "velocity", "--parameterization", "x0", "-n", "0"]) == 2

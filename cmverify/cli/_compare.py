@@ -26,6 +26,8 @@ def _compare(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cmverify compare: {exc}", file=sys.stderr)
         return 2
+    if args.kind == "velocity":
+        return _compare_velocity(args, model, path, out, progress)
     progress(f"reference flows for {args.mixture} / {args.interpolant} ({args.n} points per time)")
     try:
         result = compare(
@@ -49,6 +51,38 @@ def _compare(args: argparse.Namespace) -> int:
     if out is not None:
         _tell_written(result.save(out), progress)
     return 0 if result.passed else 1
+
+
+def _compare_velocity(args: argparse.Namespace, model, path, out, progress) -> int:
+    """``--kind velocity``: :func:`~cmverify.compare.compare_velocity`; exit 1 on a model
+    failure (there is no threshold on a velocity's error yet)."""
+    from ..compare import compare_velocity
+
+    if args.atol is not None or args.rtol is not None:
+        print("cmverify compare: --atol/--rtol apply to --kind consistency only", file=sys.stderr)
+        return 2
+    try:
+        result = compare_velocity(
+            model,
+            path,
+            parameterization=args.parameterization,
+            time_convention=args.time_convention,
+            n=args.n,
+            seed=args.seed,
+            signature=args.signature,
+            time_format=args.time_format or "vector",
+            name=args.model,
+            progress=progress,
+        )
+    except ValueError as exc:
+        print(f"cmverify compare: {exc}", file=sys.stderr)
+        return 2
+    print(result.to_json() if args.json else result.to_markdown())
+    progress("no model failures" if result.ok else f"{len(result.failures)} model failures")
+    if out is not None:
+        for written in result.save(out):
+            progress(f"wrote {written}")
+    return 0 if result.ok else 1
 
 
 def _tell_written(paths: list[pathlib.Path], progress) -> None:

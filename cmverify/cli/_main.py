@@ -68,6 +68,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="rmse",
         help="statistic of |f - f*| bounded per t: rmse (default, stable in n) or max",
     )
+    comp.add_argument(
+        "--kind",
+        choices=["consistency", "velocity"],
+        default="consistency",
+        help="what the model is: a consistency function f(t, x) (default) or a velocity-type "
+        "model (flow matching, diffusion; see --parameterization)",
+    )
+    comp.add_argument(
+        "--parameterization",
+        choices=["velocity", "x0", "noise", "score"],
+        default="velocity",
+        help="--kind velocity: what the model predicts (default velocity)",
+    )
+    comp.add_argument(
+        "--time-convention",
+        choices=["data_at_0", "noise_at_0"],
+        default="data_at_0",
+        help="--kind velocity: noise_at_0 for libraries whose time runs noise -> data "
+        "(flow_matching, torchcfm)",
+    )
     comp.set_defaults(func=_compare)
     tr = sub.add_parser("train", help="train a consistency model (CT or CD) on a named mixture")
     tr.add_argument(

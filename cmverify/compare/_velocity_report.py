@@ -192,6 +192,35 @@ class VelocityComparison:
             lines += ["", "## Failures", ""] + [f"- {f.describe()}" for f in self.failures]
         return "\n".join(lines) + "\n"
 
+    def save(self, folder: str | os.PathLike[str]) -> list[pathlib.Path]:
+        """Write ``velocity_comparison.json``, ``velocity_comparison.md`` and (with
+        matplotlib installed) the figure into ``folder`` (created; ``ValueError`` naming it
+        when it is not writable, before anything is written); returns the paths."""
+        import importlib.util
+
+        from .._io import check_writable
+        from ._report import _move_into
+
+        out = check_writable(folder, "folder")
+        texts = {
+            "velocity_comparison.json": self.to_json(allow_nan=False),
+            "velocity_comparison.md": self.to_markdown(),
+        }
+        staging = out / f".velocity-{os.getpid()}.tmp"
+        staging.mkdir(exist_ok=True)
+        try:
+            staged = []
+            for name, text in texts.items():
+                (staging / name).write_text(text, encoding="utf-8")
+                staged.append(staging / name)
+            if importlib.util.find_spec("matplotlib") is not None:
+                staged += self.plot(staging)
+            return _move_into(staged, out)
+        finally:
+            for leftover in staging.glob("*"):
+                leftover.unlink()
+            staging.rmdir()
+
     def plot(self, directory: str | os.PathLike[str]) -> list[pathlib.Path]:
         """``velocity_errors.png`` (RMSE and the loss split against ``t``) in
         ``directory`` (created); returns the paths written."""

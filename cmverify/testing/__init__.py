@@ -2,6 +2,8 @@
 
 - :func:`assert_matches_reference`: a model ``f(t, x)`` against the exact consistency
   function, failing with the comparison report;
+- :func:`assert_velocity_matches`: a velocity-type model (velocity, ``x0``, noise or
+  score; either time convention) against the exact velocity;
 - :func:`named_path`: a :class:`~cmverify.exact.MixturePath` from catalogue names;
 - :mod:`cmverify.testing.strategies` (also ``cmverify.strategies``): Hypothesis
   strategies for mixtures, interpolants, paths, times and points;
@@ -19,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import strategies
     from ._assertions import assert_matches_reference, named_path
+    from ._velocity_assertions import assert_velocity_matches
 
 #: Public name → the private module that defines it (``None``: a public submodule).
 _LAZY = {
     "assert_matches_reference": "_assertions",
     "assert_order": "_order",
+    "assert_velocity_matches": "_velocity_assertions",
     "named_path": "_assertions",
     "strategies": None,
 }
@@ -44,4 +48,10 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["assert_matches_reference", "assert_order", "named_path", "strategies"]
+__all__ = [
+    "assert_matches_reference",
+    "assert_order",
+    "assert_velocity_matches",
+    "named_path",
+    "strategies",
+]
