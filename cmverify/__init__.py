@@ -29,7 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first access
-    from .compare import compare_velocity
+    from .compare import compare_flow_map, compare_velocity
     from .exact import GaussianMixture, MixturePath, PosteriorMixture, VelocityField, mixtures
     from .reference import (
         AccuracyWarning,
@@ -81,6 +81,7 @@ _LAZY = {
     "VelocityField": "exact",
     "quantile_flow_map": "reference",
     "compare_velocity": "compare",
+    "compare_flow_map": "compare",
 }
 
 
@@ -125,6 +126,7 @@ __all__ = [
     "SolverFailure",
     "VelocityField",
     "__version__",
+    "compare_flow_map",
     "compare_velocity",
     "gaussian_flow_map",
     "interpolants",

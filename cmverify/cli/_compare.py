@@ -28,6 +28,8 @@ def _compare(args: argparse.Namespace) -> int:
         return 2
     if args.kind == "velocity":
         return _compare_velocity(args, model, path, out, progress)
+    if args.kind != "consistency":
+        return _compare_flow_map(args, model, path, out, progress)
     progress(f"reference flows for {args.mixture} / {args.interpolant} ({args.n} points per time)")
     try:
         result = compare(
@@ -82,6 +84,47 @@ def _compare_velocity(args: argparse.Namespace, model, path, out, progress) -> i
     if out is not None:
         for written in result.save(out):
             progress(f"wrote {written}")
+    return 0 if result.ok else 1
+
+
+def _compare_flow_map(args: argparse.Namespace, model, path, out, progress) -> int:
+    """A flow-map kind: :func:`~cmverify.compare.compare_flow_map` with the kind's default
+    pairs; exit 1 on a model failure."""
+    from ..compare import compare_flow_map
+
+    if args.atol is not None or args.rtol is not None:
+        print("cmverify compare: --atol/--rtol apply to --kind consistency only", file=sys.stderr)
+        return 2
+    convention = {"interpolant": path.interpolant} if args.kind == "ctm" else {}
+    try:
+        result = compare_flow_map(
+            model,
+            path,
+            kind=args.kind,
+            n=args.n,
+            seed=args.seed,
+            name=args.model,
+            progress=progress,
+            **convention,
+        )
+    except ValueError as exc:
+        print(f"cmverify compare: {exc}", file=sys.stderr)
+        return 2
+    print(result.to_json() if args.json else result.to_markdown())
+    progress("no model failures" if result.ok else f"{len(result.failures)} model failures")
+    if out is not None:
+        from .._io import check_writable
+
+        folder = check_writable(out, "--out")
+        (folder / "flow_map_comparison.json").write_text(result.to_json(allow_nan=False))
+        (folder / "flow_map_comparison.md").write_text(result.to_markdown())
+        written = [folder / "flow_map_comparison.json", folder / "flow_map_comparison.md"]
+        try:
+            written += result.plot(folder)
+        except ImportError:
+            progress("figures skipped: matplotlib is not installed (pip install 'cmverify[plots]')")
+        for path_written in written:
+            progress(f"wrote {path_written}")
     return 0 if result.ok else 1
 
 

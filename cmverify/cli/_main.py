@@ -70,10 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     comp.add_argument(
         "--kind",
-        choices=["consistency", "velocity"],
+        choices=[
+            "consistency",
+            "velocity",
+            "map",
+            "meanflow",
+            "ayf",
+            "boffi",
+            "shortcut",
+            "ctm",
+            "trigflow",
+        ],
         default="consistency",
-        help="what the model is: a consistency function f(t, x) (default) or a velocity-type "
-        "model (flow matching, diffusion; see --parameterization)",
+        help="what the model is: a consistency function f(t, x) (default), a velocity-type "
+        "model (flow matching, diffusion; see --parameterization), or a flow-map network of "
+        "that kind (cmverify.flowmaps.KIND_INFO gives each signature)",
     )
     comp.add_argument(
         "--parameterization",

@@ -12,12 +12,22 @@
 - ``_velocity``: :func:`compare_velocity` (velocity, ``x0``, noise or score models against
   the exact velocity: errors, the loss split against the exact floor, the induced flow),
   with ``_parameterizations`` (the conversions), ``_velocity_report`` and
-  ``_plots_velocity``.
+  ``_plots_velocity``;
+- ``_flow_map``: :func:`compare_flow_map` (a flow-map network of any
+  :mod:`cmverify.flowmaps` kind against ``X_{s→t}``: per-pair errors, its own semigroup
+  and Eulerian residuals, ``k``-step chains), with ``_flow_map_report`` and
+  ``_plots_flow_map``.
 
 Depends on the reference layer.
 """
 
 from ._compare import compare as compare
+from ._flow_map import compare_flow_map as compare_flow_map
+from ._flow_map import default_pairs as default_pairs
+from ._flow_map_report import ChainReport as ChainReport
+from ._flow_map_report import FlowMapComparison as FlowMapComparison
+from ._flow_map_report import PairFailure as PairFailure
+from ._flow_map_report import PairReport as PairReport
 from ._models import FAILURE_KINDS as FAILURE_KINDS
 from ._models import TIME_FORMATS as TIME_FORMATS
 from ._models import ModelAdapter as ModelAdapter
@@ -41,13 +51,17 @@ __all__ = [
     "FAILURE_KINDS",
     "METRICS",
     "TIME_FORMATS",
+    "ChainReport",
     "Comparison",
     "Exceedance",
     "FigureData",
+    "FlowMapComparison",
     "InducedFlowReport",
     "ModelAdapter",
     "ModelError",
     "ModelFailure",
+    "PairFailure",
+    "PairReport",
     "ReferenceSet",
     "SampleReport",
     "Threshold",
@@ -55,6 +69,8 @@ __all__ = [
     "VelocityComparison",
     "VelocityTimeReport",
     "compare",
+    "compare_flow_map",
     "compare_velocity",
+    "default_pairs",
     "energy_distance",
 ]

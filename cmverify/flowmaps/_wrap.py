@@ -83,6 +83,7 @@ class FlowMap:
             raise ValueError(f"x must have shape (n, d) with d ≥ 1, got {x.shape}")
         n = x.shape[0]
         s, t = as_network_times(s, n, "s"), as_network_times(t, n, "t")
+        self._refusals(s, t)
         with np.errstate(over="ignore", invalid="ignore"):
             out = getattr(self, f"_map_{self._kind}")(x, s, t)
         bad = ~np.all(np.isfinite(out), axis=1)
@@ -95,6 +96,36 @@ class FlowMap:
             )
         return out
 
+    def check_pairs(self, s: object, t: object) -> None:
+        """``ValueError`` (as :meth:`map` raises it) for a pair ``(s, t)`` the kind cannot
+        express, without calling the network; ``s`` and ``t`` floats or 1-d arrays of one
+        length (the default grid of :func:`cmverify.compare.compare_flow_map` is checked
+        this way before any work)."""
+        s_arr = np.atleast_1d(np.asarray(s, dtype=np.float64))
+        n = s_arr.shape[0]
+        s_arr, t_arr = as_network_times(s_arr, n, "s"), as_network_times(t, n, "t")
+        self._refusals(s_arr, t_arr)
+
+    def _refusals(self, s: np.ndarray, t: np.ndarray) -> None:
+        """The kind's refusals (see :func:`as_flow_map`)."""
+        kind = self._kind
+        if kind in ("consistency", "trigflow"):
+            what = (
+                "X_{s→0} (t = 0)"
+                if kind == "consistency"
+                else "X_{s→0} (t = 0; TrigFlow's f(x, τ = π s/2))"
+            )
+            _refuse(kind, what, s, t, t != 0)
+        elif kind == "meanflow":
+            _refuse(kind, "X_{s→t} with t ≤ s (MeanFlow's (r, t) = (t, s))", s, t, t > s)
+        elif kind == "shortcut":
+            _refuse(kind, "X_{s→t} with t ≤ s (d = s − t ≥ 0)", s, t, t > s)
+            if self._convention["dyadic"]:
+                check_dyadic(1.0 - s, s - t, self._convention["d_min"])
+        elif kind == "ctm":
+            _refuse(kind, "X_{s→t} with t ≤ s (ς' ≤ ς)", s, t, t > s)
+            _refuse(kind, "X_{s→t} with s < 1 (α_s > 0: CTM's y = x/α_s)", s, t, s >= 1)
+
     def _call(self, *arguments: tuple[str, np.ndarray]) -> np.ndarray:
         points = next(a for _, a in arguments if a.ndim == 2)
         if points.shape[0] == 0:  # nothing to ask the network
@@ -106,11 +137,9 @@ class FlowMap:
         return self._call(("x", x), ("s", s), ("t", t))
 
     def _map_consistency(self, x, s, t):
-        _refuse("consistency", "X_{s→0} (t = 0)", s, t, t != 0)
         return self._call(("t", s), ("x", x))
 
     def _map_meanflow(self, x, s, t):
-        _refuse("meanflow", "X_{s→t} with t ≤ s (MeanFlow's (r, t) = (t, s))", s, t, t > s)
         if self._convention["time_inputs"] == "r,t":
             u = self._call(("z", x), ("r", t), ("t", s))
         else:
@@ -124,15 +153,12 @@ class FlowMap:
         return self._call(("x", x), ("s", 1.0 - s), ("t", 1.0 - t))
 
     def _map_shortcut(self, x, s, t):
-        _refuse("shortcut", "X_{s→t} with t ≤ s (d = s − t ≥ 0)", s, t, t > s)
         tau, d = 1.0 - s, s - t
         if self._convention["dyadic"]:
             tau, d = check_dyadic(tau, d, self._convention["d_min"])
         return x + d[:, None] * self._call(("x", x), ("tau", tau), ("d", d))
 
     def _map_ctm(self, x, s, t):
-        _refuse("ctm", "X_{s→t} with t ≤ s (ς' ≤ ς)", s, t, t > s)
-        _refuse("ctm", "X_{s→t} with s < 1 (α_s > 0: CTM's y = x/α_s)", s, t, s >= 1)
         co_s = self._convention["interpolant"].at_trusted(s)
         co_t = self._convention["interpolant"].at_trusted(t)
         g = self._call(
@@ -143,7 +169,6 @@ class FlowMap:
         return co_t.alpha[:, None] * g
 
     def _map_trigflow(self, x, s, t):
-        _refuse("trigflow", "X_{s→0} (t = 0; TrigFlow's f(x, τ = π s/2))", s, t, t != 0)
         sigma_data = self._convention["sigma_data"]
         tau = s * (np.pi / 2)
         f = self._call(("x_hat", x / sigma_data), ("tau", tau))

@@ -2,6 +2,7 @@
 
 - :func:`assert_matches_reference`: a model ``f(t, x)`` against the exact consistency
   function, failing with the comparison report;
+- :func:`assert_flow_map_matches`: a flow-map network of any kind against ``X_{s→t}``;
 - :func:`assert_velocity_matches`: a velocity-type model (velocity, ``x0``, noise or
   score; either time convention) against the exact velocity;
 - :func:`named_path`: a :class:`~cmverify.exact.MixturePath` from catalogue names;
@@ -21,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import strategies
     from ._assertions import assert_matches_reference, named_path
+    from ._flow_map_assertions import assert_flow_map_matches
     from ._velocity_assertions import assert_velocity_matches
 
 #: Public name → the private module that defines it (``None``: a public submodule).
 _LAZY = {
     "assert_matches_reference": "_assertions",
+    "assert_flow_map_matches": "_flow_map_assertions",
     "assert_order": "_order",
     "assert_velocity_matches": "_velocity_assertions",
     "named_path": "_assertions",
@@ -49,6 +52,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "assert_flow_map_matches",
     "assert_matches_reference",
     "assert_order",
     "assert_velocity_matches",
