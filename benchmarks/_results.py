@@ -18,3 +18,11 @@ def write_section(marker: str, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def emit(marker: str, lines: list[str], write: bool) -> None:
+    """Print the section made of ``lines`` and, with ``write``, put it into RESULTS.md."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        write_section(marker, text)

@@ -28,7 +28,7 @@ import platform
 import time
 
 import numpy as np
-from _results import write_section
+from _results import emit
 
 import cmverify as cmv
 
@@ -122,10 +122,7 @@ def main() -> None:
         "both levels; where they are many, the rows dominate and the two are equal.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        write_section(MARKER, text)
+    emit(MARKER, lines, args.write)
 
 
 if __name__ == "__main__":

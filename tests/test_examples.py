@@ -343,3 +343,40 @@ def test_flow_maps_bad_option_from_the_shell(tmp_path):
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "--grid" in run.stderr, run.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_compare_flow_matching_example_gets_its_derived_errors(tmp_path, capsys):
+    """The example's network is ``−0.97 v(1 − τ, x)`` in flow_matching's convention, so in
+    ours ``|v_θ − v| = 0.03 |v|`` pointwise: relative RMSE 0.03 at every t (exactly, to
+    rounding); the loss is floor + excess within sampling noise."""
+    namespace = _load("compare_flow_matching.py")
+    assert namespace["main"](["-n", "300", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote " in printed and (tmp_path / "velocity_comparison.json").exists()
+    report = json.loads((tmp_path / "velocity_comparison.json").read_text(), parse_constant=_refuse)
+    for row in report["per_time"]:
+        assert abs(row["relative_rmse"] - 0.03) < 1e-12
+        gap = row["model_loss"] - row["loss_floor"] - row["excess_loss"]
+        assert abs(gap) < 5 * row["model_loss_se"]
+    assert report["induced"]["rmse"] > 1e-3
+
+
+def test_compare_meanflow_example_is_an_exact_flow_of_the_wrong_data(capsys):
+    """The moment-matched Gaussian's average velocity is an exact flow map (of another
+    path): its semigroup residual is at rounding, its Eulerian residual at the
+    difference floor, and a k-step chain lands where one step does."""
+    torch = pytest.importorskip("torch")
+    namespace = _load("compare_meanflow.py")
+    net = namespace["MomentMatchedMeanFlow"](namespace["PATH"]).to(torch.float64)
+    from cmverify.compare import compare_flow_map
+
+    pairs = [(1.0, 0.0), (1.0, 0.5), (0.6, 0.2)]
+    result = compare_flow_map(
+        net, namespace["PATH"], kind="meanflow", time_inputs="t,t-r", pairs=pairs, n=200
+    )
+    assert result.ok
+    assert all(r.semigroup_rms < 1e-13 for r in result.pairs if r.semigroup_rms is not None)
+    assert all(r.eulerian_rms < 1e-4 for r in result.pairs)
+    assert result.at(1.0, 0.0).relative_rmse > 0.1  # wrong data, far from the modes' map
+    errors = [c.rmse for c in result.chains]
+    assert max(errors) - min(errors) < 1e-9 * max(errors)

@@ -299,6 +299,9 @@ def compare_flow_map(
         report, extra = _pair_report(call, kind, s, t, points[s], truths[(s, t)], scale)
         reports.append(report)
         failures += ([report.failure] if report.failure else []) + extra
+        if progress:
+            done = "failed" if report.failure else f"relative RMSE {report.relative_rmse:.3g}"
+            progress(f"X_θ({s:g} → {t:g}): {done}")
     if progress:
         worst = max((r.relative_rmse for r in reports if r.relative_rmse is not None), default=None)
         progress(

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._validation import as_count, as_times
 from ..exact import MixturePath
-from ..loss_floors import flow_matching
+from ..loss_floors import flow_matching_quadrature
 from ..reference import ReferenceFlow, SolverFailure, solve_batched
 from ._compare import _path_label, _positive
 from ._models import ModelAdapter, ModelError, ModelFailure
@@ -105,7 +105,8 @@ def _time_report(
     v = path.velocity(t, xt)
     if target is None:  # σ̇ may be infinite at t = 0 for some interpolants; σ x1 = 0 there
         target = path.interpolant.dalpha(0.0) * x0 + path.interpolant.dsigma(0.0) * x1
-    report = VelocityTimeReport(t=t, loss_floor=float(flow_matching(path, t)))
+    (floor,) = flow_matching_quadrature(path, t)
+    report = VelocityTimeReport(t=t, loss_floor=floor.value, loss_floor_error=floor.error_estimate)
     try:
         v_model = model(t, xt)
     except ModelError as exc:

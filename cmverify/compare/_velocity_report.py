@@ -29,7 +29,8 @@ class VelocityTimeReport:
     standard error ``model_loss_se``) ``≈ loss_floor + excess_loss``, where ``loss_floor
     = E |v_c − v|²`` is exact (:func:`cmverify.loss_floors.flow_matching`) and
     ``excess_loss = mean |v_θ − v|²`` (standard error ``excess_loss_se``). ``None`` where
-    the model failed at this time (``failure``).
+    the model failed at this time (``failure``). ``loss_floor_error``: the floor's
+    quadrature error estimate (:func:`cmverify.loss_floors.flow_matching_quadrature`).
     """
 
     t: float
@@ -39,6 +40,7 @@ class VelocityTimeReport:
     max_error: float | None = None
     worst_point: list[float] | None = None
     loss_floor: float | None = None
+    loss_floor_error: float | None = None
     excess_loss: float | None = None
     excess_loss_se: float | None = None
     model_loss: float | None = None

@@ -7,7 +7,9 @@ Fixtures:
   :class:`~cmverify.exact.MixturePath` objects;
 - ``cmverify_reference(mixture, interpolant="linear")``: a factory of
   :class:`~cmverify.reference.ReferenceFlow` objects, cached for the session;
-- ``assert_matches_reference``: :func:`cmverify.testing.assert_matches_reference`.
+- ``assert_matches_reference``: :func:`cmverify.testing.assert_matches_reference`;
+- ``assert_velocity_matches``, ``assert_flow_map_matches``: the assertions of the same
+  names for velocity-type and flow-map networks.
 
 Claims (``pytest --cmverify-claims``): every claim of :data:`cmverify.claims.CATALOGUE`
 becomes test items, one per (claim, case), with node ids like
@@ -142,5 +144,21 @@ def cmverify_reference(cmverify_path: Callable[..., MixturePath]) -> Callable[..
 def assert_matches_reference() -> Callable[..., object]:
     """The assertion :func:`cmverify.testing.assert_matches_reference`."""
     from ._assertions import assert_matches_reference as check
+
+    return check
+
+
+@pytest.fixture
+def assert_velocity_matches() -> Callable[..., object]:
+    """The assertion :func:`cmverify.testing.assert_velocity_matches`."""
+    from ._velocity_assertions import assert_velocity_matches as check
+
+    return check
+
+
+@pytest.fixture
+def assert_flow_map_matches() -> Callable[..., object]:
+    """The assertion :func:`cmverify.testing.assert_flow_map_matches`."""
+    from ._flow_map_assertions import assert_flow_map_matches as check
 
     return check
