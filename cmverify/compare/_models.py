@@ -312,8 +312,8 @@ class ModelAdapter:
                 t,
                 "complex",
                 f"output is complex ({out.dtype}; {int(nonzero.sum())} rows with a nonzero "
-                f"imaginary part, largest |Im| = {float(imag.max()):.3g}); a consistency "
-                "model returns real values",
+                f"imaginary part, largest |Im| = {float(imag.max()):.3g}); the model must "
+                "return real values",
                 x,
                 rows,
             )
