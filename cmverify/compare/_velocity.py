@@ -101,10 +101,8 @@ def _time_report(
     x0 = path.mixture.sample(n, rng)
     x1 = rng.standard_normal(x0.shape)
     xt = float(at.alpha) * x0 + float(at.sigma) * x1
-    target = float(at.dalpha) * x0 + float(at.dsigma) * x1 if t > 0 else None
+    target = float(at.dalpha) * x0 + float(at.dsigma) * x1  # v_c, the training target
     v = path.velocity(t, xt)
-    if target is None:  # σ̇ may be infinite at t = 0 for some interpolants; σ x1 = 0 there
-        target = path.interpolant.dalpha(0.0) * x0 + path.interpolant.dsigma(0.0) * x1
     (floor,) = flow_matching_quadrature(path, t)
     report = VelocityTimeReport(t=t, loss_floor=floor.value, loss_floor_error=floor.error_estimate)
     try:
