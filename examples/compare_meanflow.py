@@ -12,8 +12,8 @@ mixture's mean and covariance — in closed form,
 
 a network that learned the data's first two moments and nothing else. What it should
 get: its errors grow with ``s − t`` and are largest for ``t → 0`` (the modes it cannot
-see); its own semigroup residual is zero to rounding and its Eulerian residual at the
-difference floor (~1e-6) — it *is* an exact flow, of the wrong data — so the report
+see); its own semigroup and Eulerian residuals are zero to rounding (the Eulerian one by
+``torch.func.jvp``) — it *is* an exact flow, of the wrong data — so the report
 points at the velocity it learned, not at a broken consistency law; more steps do not
 help (the chains' exact error stays put).
 """

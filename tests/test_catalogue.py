@@ -43,6 +43,10 @@ DESIGN_IDS = [
     # DESIGN.md's contract additions (the flow-map issue)
     "FLOWMAP-IDENTITIES",
     "MEANFLOW-IDENTITY",
+    # the training targets (FLOWMAP.md §3, the targets issue)
+    "MEANFLOW-FLOOR",
+    "MEANFLOW-WEIGHTING",
+    "SHORTCUT-BASE",
     "CONVENTIONS",
 ]
 QUICK = BatteryConfig.quick_config()

@@ -112,8 +112,15 @@ def test_pairs_the_kind_cannot_express_are_refused_before_any_work():
         compare_flow_map(exact_map, gaussian_path(), pairs=[1.0, 0.0])
     with pytest.raises(ValueError, match=r"pairs must lie in \[0, 1\]"):
         compare_flow_map(exact_map, gaussian_path(), pairs=[(1.2, 0.0)])
-    with pytest.raises(ValueError, match="schedule must decrease strictly from 1 to 0"):
+    with pytest.raises(
+        ValueError, match=r"schedule must decrease strictly from a time in \(0, 1\]"
+    ):
         compare_flow_map(exact_map, gaussian_path(), pairs=PAIRS[:1], schedule=[1.0, 0.5])
+    with pytest.raises(TypeError, match="pairs must hold floats, got a bool"):
+        compare_flow_map(exact_map, gaussian_path(), pairs=[(True, 0.0)])
+    with pytest.raises(TypeError, match="schedule must be a float or an array of floats"):
+        compare_flow_map(exact_map, gaussian_path(), pairs=PAIRS[:1], schedule=[True, 0.0])
+    assert calls == []
 
 
 def test_failures_are_reported_per_pair_never_averaged():
@@ -128,7 +135,9 @@ def test_failures_are_reported_per_pair_never_averaged():
     assert bad.failure is not None and bad.rmse is None
     assert "NaN or inf" in bad.failure.message
     assert result.at(1.0, 0.0).rmse < 1e-9
-    assert any(f.s == 0.8 for f in result.failures)
+    assert [f.describe() for f in result.failures if f.what == "X_{s→t}"] == [
+        bad.failure.describe()
+    ]  # once, not once per list it was found in
 
     def raises(x, s, t):
         raise RuntimeError("no")
@@ -160,7 +169,9 @@ def test_a_consistency_model_and_a_schedule(tmp_path):
     back = FlowMapComparison.from_json(schedule.to_json())
     assert back.to_dict() == json.loads(schedule.to_json())
     assert "| 1 → 0 |" in schedule.to_markdown()
-    assert [p.name for p in schedule.plot(tmp_path)] == ["flow_map_errors.png"]
+    names = [p.name for p in schedule.plot(tmp_path)]
+    assert names == ["flow_map_errors.png", "flow_map_samples.png"]
+    assert [p.name for p in back.plot(tmp_path / "back")] == ["flow_map_errors.png"]
 
 
 def test_assert_flow_map_matches_names_the_pair_and_the_worst_point():
@@ -197,3 +208,220 @@ def test_cli_compares_a_flow_map_network(tmp_path, capsys):
     assert payload["kind"] == "map" and max(p["max_error"] for p in payload["pairs"]) < 1e-9
     assert (out / "flow_map_comparison.md").exists() and (out / "flow_map_errors.png").exists()
     assert main([*args, "--atol", "1"]) == 2
+
+
+def trig_gaussian_path() -> cmv.MixturePath:
+    return cmv.MixturePath(cmv.GaussianMixture([1.0], [MEAN], [COV]), cmv.Interpolant.trig())
+
+
+def test_trigflow_is_judged_on_its_own_scaled_process():
+    """TrigFlow's network ``F(x̂, τ)`` with ``σ_d = 0.5`` is exact when ``cos τ x −
+    sin τ σ_d F(x/σ_d, τ) = σ_d X̂_{s→0}(x/σ_d)`` with ``X̂`` the closed-form map of the data
+    scaled by ``1/σ_d`` on the trig path; the user's own path's map (right only at
+    ``σ_d = 1``) is reported wrong, and a linear path is refused."""
+    sd, trig = 0.5, cmv.Interpolant.trig()
+
+    def scaled_map(x_hat, s):
+        return gaussian_flow_map(MEAN / sd, COV / sd**2, trig, x_hat, s, np.zeros_like(s))
+
+    def exact_f(x_hat, tau):  # F = (cos τ x̂ − X̂_{s→0}(x̂)) / sin τ, s = 2τ/π > 0 here
+        s = tau * 2 / np.pi
+        return (np.cos(tau)[:, None] * x_hat - scaled_map(x_hat, s)) / np.sin(tau)[:, None]
+
+    def own_path_f(x_hat, tau):  # the map of the user's trig path, at σ_d = 1's scale
+        s = tau * 2 / np.pi
+        x = sd * x_hat
+        own = gaussian_flow_map(MEAN, COV, trig, x, s, np.zeros_like(s))
+        return (np.cos(tau)[:, None] * x - own) / (np.sin(tau)[:, None] * sd)
+
+    path = trig_gaussian_path()
+    good = compare_flow_map(exact_f, path, kind="trigflow", n=200, sigma_data=sd)
+    assert good.ok and max(r.max_error for r in good.pairs) < 1e-9
+    assert good.chains[0].rmse < 1e-9 and good.convention == {"sigma_data": 0.5}
+    wrong = compare_flow_map(own_path_f, path, kind="trigflow", n=200, sigma_data=sd)
+    assert wrong.at(1.0, 0.0).relative_rmse > 0.1
+    with pytest.raises(ValueError, match="the trigflow kind needs a path with the trig"):
+        compare_flow_map(exact_f, gaussian_path(), kind="trigflow", n=10, sigma_data=sd)
+
+
+def test_ctm_chains_start_where_its_variables_are_finite():
+    """CTM's ``G(y, ς, ς')`` from the closed form (linear: ``ς = t/(1 − t)``): every
+    default pair and chain scores at the reference's accuracy, the chains starting at
+    ``ς = 80`` (``t = 80/81``)."""
+
+    def ctm_g(y, varsigma, varsigma_prime):
+        t, s = varsigma / (1 + varsigma), varsigma_prime / (1 + varsigma_prime)
+        return exact_map((1 - t)[:, None] * y, t, s) / (1 - s)[:, None]
+
+    result = compare_flow_map(ctm_g, gaussian_path(), kind="ctm", n=100, interpolant="linear")
+    assert result.ok, [f.describe() for f in result.failures]
+    assert max(r.max_error for r in result.pairs) < 1e-9
+    assert [c.times[0] for c in result.chains] == [pytest.approx(80 / 81, rel=1e-15)] * 4
+    assert max(c.rmse for c in result.chains) < 1e-9
+    assert result.chain(2).times[1] == pytest.approx(40 / 81, rel=1e-15)
+    assert result.convention == {"interpolant": "linear"}
+
+
+def test_a_dyadic_shortcut_network_is_compared_on_its_grid():
+    result = compare_flow_map(
+        shortcut_s, gaussian_path(), kind="shortcut", n=100, dyadic=True, d_min=1 / 8
+    )
+    assert result.ok, [f.describe() for f in result.failures]
+    assert {round(r.s - r.t, 12) for r in result.pairs} == {1, 0.5, 0.25, 0.125}
+    assert all(r.eulerian_rms is None for r in result.pairs)  # s ± h is off the grid
+    assert result.at(1.0, 0.0).semigroup_rms < 1e-12
+    assert result.at(0.25, 0.0).semigroup_rms < 1e-12  # halves of d = 1/4 are d_min
+    assert result.at(0.125, 0.0).semigroup_rms is None
+
+
+def test_residuals_that_overflow_are_failures_and_the_json_stays_strict(tmp_path):
+    """Huge but finite outputs of ``X_θ(1 → 0.5)`` make the semigroup residual of
+    ``(1, 0)`` overflow: a failure naming it, never a NaN in the report."""
+
+    def huge_half(x, s, t):
+        out = exact_map(x, s, t)
+        return np.where(((s == 1.0) & (t == 0.5))[:, None], 1e300, out)
+
+    result = compare_flow_map(huge_half, gaussian_path(), pairs=PAIRS[:2], n=20)
+    whats = [f.what for f in result.failures if (f.s, f.t) == (1.0, 0.0)]
+    assert whats == ["semigroup X_θ(u→t)∘X_θ(s→u), u = 0.5", "2-step chain from t = 1"]
+    assert result.at(1.0, 0.0).semigroup_rms is None and result.at(1.0, 0.0).rmse < 1e-9
+    assert result.at(1.0, 0.5).failure.kind == "non-finite error"
+    written = result.save(tmp_path / "out")
+    assert [p.name for p in written][:2] == ["flow_map_comparison.json", "flow_map_comparison.md"]
+    json.loads((tmp_path / "out" / "flow_map_comparison.json").read_text())
+
+
+def test_cli_passes_each_kinds_options_and_refuses_another_kinds(tmp_path, capsys):
+    from cmverify.cli import main
+
+    model_file = tmp_path / "nets.py"
+    model_file.write_text(
+        "import numpy as np\n"
+        "import cmverify as cmv\n"
+        "MIX = cmv.mixtures.gaussian()\n"
+        "LIN = cmv.Interpolant.linear()\n"
+        "def X(x, s, t):\n"
+        "    return cmv.gaussian_flow_map(MIX.means[0], MIX.covs[0], LIN, x, s, t)\n"
+        "def u(z, t, h):  # MeanFlow fed (t, t - r)\n"
+        "    safe = np.where(h > 0, h, 1.0)[:, None]\n"
+        "    return np.where(h[:, None] > 0, (z - X(z, t, t - h)) / safe, 0.0)\n"
+        "def s(x, tau, d):\n"
+        "    return (X(x, 1 - tau, 1 - tau - d) - x) / d[:, None]\n"
+    )
+    base = ["compare", "--mixture", "gaussian", "-n", "50", "--json"]
+    assert main([*base, f"{model_file}:u", "--kind", "meanflow", "--time-inputs", "t,t-r"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["convention"] == {"time_inputs": "t,t-r"}
+    assert max(p["max_error"] for p in payload["pairs"]) < 1e-9
+    short = [*base, f"{model_file}:s", "--kind", "shortcut", "--dyadic", "--d-min", "0.125"]
+    assert main(short) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["convention"] == {"dyadic": True, "d_min": 0.125} and not payload["failures"]
+    for wrong, message in (
+        (["--kind", "map", "--sigma-data", "0.5"], "--sigma-data applies to --kind trigflow only"),
+        (["--kind", "map", "--parameterization", "x0"], "--parameterization applies to --kind"),
+        (["--kind", "velocity", "--dyadic"], "--dyadic applies to --kind shortcut only"),
+        (["--kind", "map", "--signature", "x,t"], "--signature applies to --kind consistency"),
+        (["--kind", "shortcut", "--d-min", "0.25"], "--d-min applies with --dyadic only"),
+    ):
+        capsys.readouterr()
+        assert main([*base, f"{model_file}:X", *wrong]) == 2
+        assert message in capsys.readouterr().err
+
+
+def _torch_gaussian_map(torch, bias):
+    """The closed-form flow map of N(MEAN, COV) on the linear path as a torch module
+    ``X(x, s, t) = α_t μ + U diag(√(c_t/c_s)) Uᵀ (x − α_s μ) + s·bias``, ``c = α²λ + σ²``."""
+    lam, vecs = np.linalg.eigh(COV)
+
+    class GaussianMap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(MEAN))
+            self.register_buffer("lam", torch.tensor(lam))
+            self.register_buffer("vecs", torch.tensor(vecs))
+            self.register_buffer("bias", torch.tensor(bias))
+
+        def forward(self, x, s, t):
+            a_s, a_t = (1 - s)[:, None], (1 - t)[:, None]
+            c_s = a_s**2 * self.lam + s[:, None] ** 2
+            c_t = a_t**2 * self.lam + t[:, None] ** 2
+            y = (x - a_s * self.mean) @ self.vecs
+            return (
+                a_t * self.mean + (torch.sqrt(c_t / c_s) * y) @ self.vecs.T + s[:, None] * self.bias
+            )
+
+    return GaussianMap()
+
+
+def test_a_torch_network_s_eulerian_residual_is_taken_by_jvp():
+    """The Eulerian residual by ``torch.func.jvp``: at rounding for the closed-form map, and
+    exactly ``|b|`` for ``X + s b`` (``∂_s`` adds ``b``; ``v_θ = ∂_t X|_{t=s}`` is unchanged),
+    whose pair errors are ``s |b|``; a numpy twin is measured by differences."""
+    torch = pytest.importorskip("torch")
+    exact = compare_flow_map(
+        _torch_gaussian_map(torch, [0.0, 0.0]), gaussian_path(), pairs=PAIRS, n=100
+    )
+    assert exact.ok and max(r.max_error for r in exact.pairs) < 1e-9
+    assert all(r.eulerian_method == "jvp" and r.eulerian_rms < 1e-13 for r in exact.pairs)
+    b = np.array([0.03, -0.04])
+    biased = compare_flow_map(_torch_gaussian_map(torch, b), gaussian_path(), pairs=PAIRS, n=100)
+    for r in biased.pairs:
+        assert r.eulerian_rms == pytest.approx(0.05, rel=1e-12)
+        assert r.max_error == pytest.approx(r.s * 0.05, rel=1e-8)
+    numpy_twin = compare_flow_map(exact_map, gaussian_path(), pairs=PAIRS[:1], n=100)
+    assert numpy_twin.pairs[0].eulerian_method == "differences"
+
+
+def test_review_fixes_dyadic_chains_fallbacks_and_labels():
+    """A dyadic shortcut network with d_min = 1/4 runs (chains of steps ≥ d_min only); a
+    torch module that leaves torch is measured by differences, not failed; a boolean
+    output is a failure; the network's own ValueError is an exception, kept whole."""
+    torch = pytest.importorskip("torch")
+    path = gaussian_path()
+    coarse = compare_flow_map(shortcut_s, path, kind="shortcut", n=30, dyadic=True, d_min=0.25)
+    assert coarse.ok and [c.steps for c in coarse.chains] == [1, 2, 4]
+
+    class ThroughNumpy(torch.nn.Module):
+        def forward(self, x, s, t):
+            return torch.from_numpy(exact_map(x.numpy(), s.numpy(), t.numpy()))
+
+    via_numpy = compare_flow_map(ThroughNumpy(), path, pairs=PAIRS[:2], n=30)
+    assert via_numpy.ok and all(r.eulerian_method == "differences" for r in via_numpy.pairs)
+    boolean = compare_flow_map(lambda x, s, t: exact_map(x, s, t) > 0, path, pairs=PAIRS[:1], n=10)
+    assert "output is boolean" in boolean.pairs[0].failure.message
+
+    def raises_value_error(x, s, t):
+        raise ValueError("operands could not be broadcast\nsecond line")
+
+    own = compare_flow_map(raises_value_error, path, pairs=PAIRS[:1], n=10).pairs[0].failure
+    assert own.kind == "exception" and "second line" in own.message
+
+
+def test_the_eulerian_residual_is_the_same_quantity_by_jvp_and_by_differences():
+    """``X = 1.1 X_exact + c`` breaks the boundary law (``X(s→s) − x = 0.1 x + c``, reported
+    as ``boundary_rms``); its Eulerian residual ``∂_s X + ∇X v_θ`` with ``v_θ = ∂_t X|_{t=s}``
+    is one quantity, by JVP (torch) and by differences (numpy) alike."""
+    torch = pytest.importorskip("torch")
+    c = np.array([0.01, 0.0])
+    base = _torch_gaussian_map(torch, [0.0, 0.0])
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = base  # its float64 buffers set the dtype the module is fed
+
+        def forward(self, x, s, t):
+            return 1.1 * self.base(x, s, t) + torch.tensor(c)
+
+    def scaled(x, s, t):
+        return 1.1 * exact_map(x, s, t) + c
+
+    pairs = [(0.8, 0.2), (0.5, 0.0)]
+    by_jvp = compare_flow_map(Scaled(), gaussian_path(), pairs=pairs, n=100)
+    by_diff = compare_flow_map(scaled, gaussian_path(), pairs=pairs, n=100)
+    for a, b in zip(by_jvp.pairs, by_diff.pairs, strict=True):
+        assert (a.eulerian_method, b.eulerian_method) == ("jvp", "differences")
+        assert a.eulerian_rms == pytest.approx(b.eulerian_rms, rel=1e-4)
+        assert a.boundary_rms == pytest.approx(b.boundary_rms, rel=1e-12) and a.boundary_rms > 0.01

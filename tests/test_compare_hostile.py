@@ -353,7 +353,7 @@ def test_a_failed_call_fails_the_gate_even_within_the_threshold():
     ("kwargs", "error", "match"),
     [
         ({"n": 0}, ValueError, "n must be at least 1"),
-        ({"n": -3}, ValueError, "n must be non-negative"),
+        ({"n": -3}, ValueError, "n must be at least 1, got -3"),
         ({"n": 2.5}, TypeError, "n must be an integer"),
         ({"n_samples": 0}, ValueError, "n_samples"),
         ({"atol": -0.1}, ValueError, "atol"),

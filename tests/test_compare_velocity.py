@@ -77,6 +77,9 @@ def test_exact_models_score_at_rounding_in_every_parameterization(parameterizati
     if parameterization in ("noise", "score"):
         assert result.per_time[-1].t == 0.9
         assert result.induced.t_start == pytest.approx(1 - 1e-3)
+    if parameterization == "score":  # σ = 0 multiplies any score away at t = 0
+        assert result.per_time[0].t == 0.1
+        assert result.induced.t_end == pytest.approx(1e-3)
 
 
 def test_noise_at_zero_convention_negates_the_velocity_and_reverses_time():
@@ -149,6 +152,12 @@ def test_bad_arguments_are_refused_by_name():
         compare_velocity(exact_denoiser, path, parameterization="x0", times=[0.0, 0.5])
     with pytest.raises(ValueError, match=r"'score' does not determine the velocity at t = 1"):
         compare_velocity(exact_score, path, parameterization="score", times=[1.0])
+    with pytest.raises(ValueError, match=r"'score' does not determine the velocity at t = 0"):
+        compare_velocity(lambda t, x: 0 * x, path, parameterization="score", times=[0.0])
+    with pytest.raises(ValueError, match=r"'noise' does not determine the velocity near"):
+        compare_velocity(exact_noise, path, parameterization="noise", times=[1 - 1e-16])
+    with pytest.raises(ValueError, match=r"within 0.001 of\) t = 0"):
+        compare_velocity(exact_score, path, parameterization="score", times=[1e-300])
     with pytest.raises(ValueError, match=r"times must lie in \[0, 1\]"):
         compare_velocity(exact_velocity, path, times=[0.5, 1.5])
     with pytest.raises(TypeError, match="path must be a MixturePath"):
@@ -233,3 +242,40 @@ def test_cli_compares_a_velocity_model_in_its_own_convention(tmp_path, capsys):
     assert main([*args, "--kind", "velocity", "--atol", "0.1"]) == 2
     assert "apply to --kind consistency only" in capsys.readouterr().err
     assert main([*args, "--kind", "velocity", "--parameterization", "x0", "-n", "0"]) == 2
+
+
+def test_beyond_the_floor_quadrature_the_report_says_so():
+    """d = 4: no floor (its tensor rules stop at d = 3), a note saying why, the excess loss
+    still exact: a velocity off by the constant b has excess |b|² exactly."""
+    mixture = cmv.GaussianMixture([1.0], [np.zeros(4)], [np.diag([0.5, 1.0, 1.5, 2.0])])
+    path = cmv.MixturePath(mixture, cmv.Interpolant.linear())
+    b = np.array([0.1, 0.0, 0.0, 0.0])
+    result = compare_velocity(
+        lambda t, x: path.velocity(t, x) + b, path, n=50, times=[0.5], induced_flow=False
+    )
+    report = result.at(0.5)
+    assert report.loss_floor is None and report.excess_loss == pytest.approx(0.01, rel=1e-12)
+    assert result.notes == [
+        "loss floor not computed: its quadrature reaches d ≤ 3, the path has d = 4 (the "
+        "excess loss mean |v_θ − v|² is exact up to sampling)"
+    ]
+    text = result.to_markdown()
+    assert "loss floor not computed" in text and "| — |" in text
+
+
+def test_a_scalar_time_model_is_integrated_in_lockstep_and_its_calls_counted():
+    """``time_format="scalar"``: the induced flow advances all rows with one time, so the
+    network is called once per stage (12 per DOP853 step), and ``model_calls`` counts the
+    network's calls."""
+    path = gaussian_path()
+    calls = []
+
+    def scalar_velocity(t, x):
+        assert np.ndim(t) == 0
+        calls.append(float(t))
+        return exact_velocity(t, x)
+
+    result = compare_velocity(scalar_velocity, path, n=100, times=[0.5], time_format="scalar")
+    assert result.ok and result.induced.rmse < 1e-6
+    assert result.induced.model_calls == len(calls) - 1  # all but the t = 0.5 row's call
+    assert result.induced.model_calls < 400

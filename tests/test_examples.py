@@ -363,8 +363,8 @@ def test_compare_flow_matching_example_gets_its_derived_errors(tmp_path, capsys)
 
 def test_compare_meanflow_example_is_an_exact_flow_of_the_wrong_data(capsys):
     """The moment-matched Gaussian's average velocity is an exact flow map (of another
-    path): its semigroup residual is at rounding, its Eulerian residual at the
-    difference floor, and a k-step chain lands where one step does."""
+    path): its semigroup and Eulerian residuals are at rounding (the Eulerian one by
+    torch JVP), and a k-step chain lands where one step does."""
     torch = pytest.importorskip("torch")
     namespace = _load("compare_meanflow.py")
     net = namespace["MomentMatchedMeanFlow"](namespace["PATH"]).to(torch.float64)
@@ -376,7 +376,7 @@ def test_compare_meanflow_example_is_an_exact_flow_of_the_wrong_data(capsys):
     )
     assert result.ok
     assert all(r.semigroup_rms < 1e-13 for r in result.pairs if r.semigroup_rms is not None)
-    assert all(r.eulerian_rms < 1e-4 for r in result.pairs)
+    assert all(r.eulerian_rms < 1e-13 and r.eulerian_method == "jvp" for r in result.pairs)
     assert result.at(1.0, 0.0).relative_rmse > 0.1  # wrong data, far from the modes' map
     errors = [c.rmse for c in result.chains]
     assert max(errors) - min(errors) < 1e-9 * max(errors)

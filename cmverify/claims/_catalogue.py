@@ -24,6 +24,7 @@ from ._local import measure_ct_local, measure_euler_local, measure_swap_local
 from ._losses import measure_song_t2
 from ._multistep import measure_multistep
 from ._results import Check, ClaimResult
+from ._targets import measure_meanflow_floor, measure_meanflow_weighting, measure_shortcut_base
 
 __all__ = ["CATALOGUE", "Claim", "Measure", "catalogue_markdown"]
 
@@ -85,6 +86,8 @@ _RANDOM_3D = Case(
 )
 _EIGHT = mixture_cases(("eight_gaussians",), lambda k, interp: interp == "linear")
 _LINEAR_QUICK = lambda k, interp: interp == "linear"  # noqa: E731
+#: eight_gaussians under linear and trig, in the full battery only.
+_EIGHT_BOTH = mixture_cases(("eight_gaussians",), lambda k, interp: False)
 
 _CLAIMS = (
     Claim(
@@ -219,6 +222,40 @@ _CLAIMS = (
         meanflow_identity,
     ),
     Claim(
+        "MEANFLOW-FLOOR",
+        "MeanFlow's target at the exact u: zero semi-gradient and a loss floor",
+        "at the exact u, u_tgt − u = ∇X_{t→r}(z)(v_c − v(t, z)) with v_c = α̇ x0 + σ̇ x1: "
+        "E[u_tgt − u | x_t] = 0 (the semi-gradient vanishes) and the unweighted loss is "
+        "E ‖∇X_{t→r}(v_c − v)‖² = E tr(∇X Cov(v_c | x_t) ∇Xᵀ) (loss_floors.meanflow), "
+        "the flow-matching floor at r = t",
+        (*mixture_cases(("mild_bimodal",), _LINEAR_QUICK), *_EIGHT_BOTH),
+        measure_meanflow_floor,
+    ),
+    Claim(
+        "MEANFLOW-WEIGHTING",
+        "MeanFlow's adaptive weight moves the optimum off the velocity",
+        "at r = t (target v_c) the fixed point of sg(1/(‖Δ‖² + ε)^p) ‖Δ‖², Δ = u − v_c, solves "
+        "E[(u − v_c)/(‖u − v_c‖² + ε)^p | x_t] = 0: u = v for p = 0 and wherever the law of "
+        "v_c given x_t is symmetric about v (Gaussian data), biased otherwise (p = ½, 1 at "
+        "ε = 0.01), with u − v = −(p/ε) E[(v_c − v)‖v_c − v‖² | x_t] + O(ε⁻²) for large ε",
+        (
+            *mixture_cases(("mild_bimodal",), _LINEAR_QUICK),
+            Case.named("gaussian", "trig"),
+            *_EIGHT_BOTH,
+        ),
+        measure_meanflow_weighting,
+    ),
+    Claim(
+        "SHORTCUT-BASE",
+        "shortcut models' self-consistency with a flow-matching base converges to Euler",
+        "with the base case s(x, τ, d_min) = −v (flow matching) the fixed point of s(x, τ, 2d) "
+        "= ½[s(x, τ, d) + s(x + d s(x, τ, d), τ + d, d)] makes x + D s(x, τ, D) the composition "
+        "of D/d_min Euler steps: error d_min E + O(d_min²) against X_{t→t−D} (order 1, E from "
+        "dE/dσ = −∇v E − ½ a), exact in the limit of a d = 0 base case",
+        (*mixture_cases(("mild_bimodal",), _LINEAR_QUICK), *_EIGHT_BOTH),
+        measure_shortcut_base,
+    ),
+    Claim(
         "CONVENTIONS",
         "every method's network converts to X_{s→t}",
         "for each kind of cmverify.flowmaps (map, consistency, MeanFlow, Align Your Flow, "
@@ -230,7 +267,8 @@ _CLAIMS = (
 )
 
 #: Claim ID → :class:`Claim`, in the order of DESIGN.md's catalogue and then its contract
-#: additions (FLOWMAP-IDENTITIES, MEANFLOW-IDENTITY, CONVENTIONS) (read-only).
+#: additions (FLOWMAP-IDENTITIES, MEANFLOW-IDENTITY, the training targets MEANFLOW-FLOOR,
+#: MEANFLOW-WEIGHTING and SHORTCUT-BASE, CONVENTIONS) (read-only).
 CATALOGUE: Mapping[str, Claim] = MappingProxyType({c.id: c for c in _CLAIMS})
 
 

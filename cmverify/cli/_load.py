@@ -58,7 +58,7 @@ def _load_model(spec: str, checkpoint: str | None):
     if not callable(model):
         raise ValueError(
             f"{name} in {file} is not callable (type {type(model).__name__}); it must be a "
-            "function f(t, x), a torch module or a class"
+            "function (f(t, x), or the signature of --kind), a torch module or a class"
         )
     if checkpoint is not None:
         import torch

@@ -40,17 +40,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     verify.add_argument("-v", "--verbose", action="store_true", help="list every check")
     verify.set_defaults(func=_verify)
-    comp = sub.add_parser("compare", help="compare a consistency model with the exact flow map")
-    comp.add_argument("model", metavar="FILE.py:NAME", help="a callable f(t, x) or torch module")
+    comp = sub.add_parser(
+        "compare",
+        help="compare a model (consistency, velocity or flow-map network) with the exact truth",
+    )
+    comp.add_argument(
+        "model",
+        metavar="FILE.py:NAME",
+        help="a callable or torch module: f(t, x) (default), or the signature of --kind",
+    )
     comp.add_argument("--mixture", default="eight_gaussians", help="a name from cmverify.mixtures")
     comp.add_argument("--interpolant", default="linear", choices=interpolants.names())
     comp.add_argument("--checkpoint", help="torch state dict (loaded with weights_only=True)")
-    comp.add_argument("--signature", default="t,x", choices=["t,x", "x,t"])
+    comp.add_argument(
+        "--signature",
+        choices=["t,x", "x,t"],
+        metavar="ORDER",
+        help="--kind consistency|velocity: the model's argument order, t,x (default) or x,t",
+    )
     comp.add_argument("--time-format", choices=["scalar", "vector", "column"], default=None)
-    comp.add_argument("-n", type=int, default=2000, help="points per time (default 2000)")
+    comp.add_argument(
+        "-n", type=int, default=2000, help="points per time, or per pair (default 2000)"
+    )
     comp.add_argument("--seed", type=int, default=0)
     comp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
-    comp.add_argument("--out", help="folder for comparison.json, comparison.md and figures")
+    comp.add_argument(
+        "--out",
+        help="folder for the report (comparison.*, velocity_comparison.* or "
+        "flow_map_comparison.* by --kind: JSON, Markdown) and its figures",
+    )
     comp.add_argument(
         "--atol",
         type=float,
@@ -89,15 +107,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     comp.add_argument(
         "--parameterization",
         choices=["velocity", "x0", "noise", "score"],
-        default="velocity",
         help="--kind velocity: what the model predicts (default velocity)",
     )
     comp.add_argument(
         "--time-convention",
         choices=["data_at_0", "noise_at_0"],
-        default="data_at_0",
         help="--kind velocity: noise_at_0 for libraries whose time runs noise -> data "
-        "(flow_matching, torchcfm)",
+        "(flow_matching, torchcfm; default data_at_0)",
+    )
+    comp.add_argument(
+        "--time-inputs",
+        choices=["r,t", "t,t-r"],
+        metavar="TIMES",
+        help="--kind meanflow: the network takes (z, r, t) (r,t: default) or (z, t, t - r) (t,t-r)",
+    )
+    comp.add_argument(
+        "--dyadic",
+        action="store_const",
+        const=True,
+        help="--kind shortcut: the network knows only d = 2^-k on its grid (then the "
+        "default pairs stop at --d-min and the Eulerian residual is not measured)",
+    )
+    comp.add_argument(
+        "--d-min", type=float, help="--kind shortcut with --dyadic: the smallest d (default 1/128)"
+    )
+    comp.add_argument(
+        "--sigma-data",
+        type=float,
+        help="--kind trigflow: TrigFlow's sigma_d (default 0.5); needs --interpolant trig",
     )
     comp.set_defaults(func=_compare)
     tr = sub.add_parser("train", help="train a consistency model (CT or CD) on a named mixture")

@@ -91,10 +91,9 @@ def _tolerance(value: object, name: str) -> float | None:
 
 
 def _positive(value: object, name: str) -> int:
-    count = as_count(value, name)
-    if count == 0:
-        raise ValueError(f"{name} must be at least 1, got 0")
-    return count
+    if not isinstance(value, bool) and isinstance(value, int) and value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return as_count(value, name)
 
 
 def _threshold(atol: object, rtol: object, metric: str, scale: float) -> Threshold | None:

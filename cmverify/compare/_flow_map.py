@@ -9,14 +9,18 @@ Flow, flow map matching, or a consistency function) with the exact flow map.
   95th percentile, maximum and where it lies;
 - the model's own laws, which say *which* law a wrong model breaks: the semigroup
   residual ``X_θ(u→t)∘X_θ(s→u) − X_θ(s→t)`` (``u`` halfway on the grid) and the Eulerian
-  residual ``∂_s X_θ + ∇X_θ v_θ`` by second-order differences with the model's own
-  velocity ``v_θ(s, x) = (3x − 4 X_θ(s→s−h)(x) + X_θ(s→s−2h)(x))/2h`` (``h = 1e-3``: the
-  exact map leaves ~1e-6; a diagnostic of which law breaks, not a bound);
+  residual ``∂_s X_θ + ∇X_θ v_θ`` with the model's own velocity ``v_θ = ∂_t X_θ(s→t)|_{t=s}``:
+  for a torch module by ``torch.func.jvp`` (:mod:`cmverify.flowmaps._tangent`), otherwise
+  by second-order differences, ``v_θ(s, x) = (3x − 4 X_θ(s→s−h)(x) + X_θ(s→s−2h)(x))/2h``
+  (``h = 1e-3``: the exact map leaves ~1e-6; a diagnostic of which law breaks, not a
+  bound);
 
-and the ``k``-step chains ``x_{i+1} = X_θ(t_i → t_{i+1})(x_i)`` from ``x1 ~ N(0, I)``
-(``k ∈ {1, 2, 4, 8}`` on uniform grids, and a user's schedule): their exact error against
-``X_{1→0}(x1)`` — whether more steps help — and the samples' energy distance to the data
-with its i.i.d. floor, exact log-likelihood and mode frequencies.
+and the ``k``-step chains ``x_{i+1} = X_θ(t_i → t_{i+1})(x_i)`` from ``x ~ p_{t_0}``
+(``t_0 = 1``: the noise; CTM, whose variables are infinite at 1, from ``ς = 80``) with
+``k ∈ {1, 2, 4, 8}`` on uniform grids, and a user's schedule: their exact error against
+``X_{t_0→0}(x)`` — whether more steps help — and the samples' energy distance to the data
+with its i.i.d. floor, exact log-likelihood and mode frequencies. TrigFlow is judged on
+its own process (:func:`~cmverify.flowmaps.trigflow_path`, scaled by ``σ_d``).
 
 References: one reference solve per starting time ``s`` gives ``X_{s→t}`` for every ``t``
 of the grid (:meth:`~cmverify.reference.ReferenceFlow.trajectory`, which restarts at
@@ -30,111 +34,117 @@ from __future__ import annotations
 import itertools
 import time as _time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._validation import as_count, as_times
+from .._validation import as_count
 from ..exact import MixturePath
-from ..flowmaps import KINDS, as_flow_map
+from ..flowmaps import as_flow_map, trigflow_path
 from ..reference import ReferenceFlow
 from ._compare import _path_label, _positive
-from ._flow_map_report import ChainReport, FlowMapComparison, PairFailure, PairReport
+from ._flow_map_grid import (
+    CHAIN_STEPS,
+    CTM_SIGMA_MAX,
+    _check_pairs,
+    _check_schedule,
+    chain_start,
+    default_pairs,
+)
+from ._flow_map_laws import (
+    _ONE_TIME,
+    EULER_STEP,
+    _Calls,
+    _eulerian,
+    _eulerian_jvp,
+    _finite,
+    _grid_midpoint,
+    eulerian_expressible,
+)
+from ._flow_map_report import (
+    ChainReport,
+    FlowMapComparison,
+    PairFailure,
+    PairReport,
+    _uniform,
+)
 from ._statistics import SampleStatistics, energy_distance, rms, row_errors, sample_statistics
 
-__all__ = ["CHAIN_STEPS", "EULER_STEP", "compare_flow_map", "default_pairs"]
+__all__ = ["CHAIN_STEPS", "CTM_SIGMA_MAX", "EULER_STEP", "compare_flow_map", "default_pairs"]
 
-#: Steps of the uniform chains.
-CHAIN_STEPS = (1, 2, 4, 8)
-#: The difference step of the Eulerian residual.
-EULER_STEP = 1e-3
-_GRID = tuple(round(k / 10, 12) for k in range(11))
+#: The kinds whose network gives ``X_θ(s→s)`` itself (the others multiply by ``s − t``).
+_FREE_BOUNDARY = ("map", "boffi", "ctm")
 
 
-def default_pairs(kind: str, convention: dict[str, Any] | None = None) -> list[tuple[float, float]]:
-    """The default ``(s, t)`` grid of ``kind``: for the one-time kinds (``consistency``,
-    ``trigflow``) ``(s, 0)`` with ``s = 0.1, …, 1``; for ``shortcut`` the dyadic levels
-    ``d = 1, ½, ¼, ⅛, 1/16`` from every grid point ``s = 1 − m d``; for ``ctm`` (whose VE
-    variables are infinite at ``s = 1``) ``t < s ≤ 0.9`` on the grid ``0, 0.1, …``; for
-    the others (``map``, ``meanflow``, ``ayf``, ``boffi``) ``t < s`` on that grid."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    if kind in ("consistency", "trigflow"):
-        return [(s, 0.0) for s in _GRID[:0:-1]]
-    if kind == "shortcut":
-        out = []
-        for level in range(5):
-            d = 2.0**-level
-            out += [(1.0 - m * d, 1.0 - (m + 1) * d) for m in range(2**level)]
-        return out
-    top = 0.9 if kind == "ctm" else 1.0
-    return [(s, t) for s in _GRID[::-1] if 0 < s <= top for t in _GRID[::-1] if t < s]
+@dataclass(frozen=True)
+class _Frame:
+    """Where the kind's exact map lives: the network's points are ``scale`` times the points
+    of ``path`` (TrigFlow: ``σ_d`` times those of :func:`~cmverify.flowmaps.trigflow_path`,
+    whose flow is TrigFlow's; every other kind: the user's path itself, ``scale = 1``)."""
 
+    path: MixturePath
+    scale: float
 
-class _Calls:
-    """``X_θ(s→t)(x)`` with every problem turned into a :class:`PairFailure`."""
+    @classmethod
+    def of(cls, path: MixturePath, kind: str, convention: Any) -> _Frame:
+        if kind == "trigflow":
+            sigma_data = convention["sigma_data"]
+            return cls(trigflow_path(path, sigma_data), float(sigma_data))
+        return cls(path, 1.0)
 
-    def __init__(self, flow_map: Any) -> None:
-        self.flow_map = flow_map
-
-    def __call__(self, x: np.ndarray, s, t, what: str = "X_{s→t}") -> np.ndarray | PairFailure:
-        s0, t0 = float(np.ravel(s)[0]), float(np.ravel(t)[0])
-        try:
-            out = self.flow_map.map(x, s, t)
-        except ValueError as exc:
-            return PairFailure(s0, t0, "invalid output", str(exc).splitlines()[0], what)
-        except Exception as exc:  # the network itself raised
-            return PairFailure(s0, t0, "exception", f"{type(exc).__name__}: {exc}", what)
-        return out
+    def sample(self, s: float, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` points of the kind's process at time ``s`` (at ``s = 1``: ``scale ·
+        N(0, I)``, drawn as standard normals)."""
+        if s == 1.0:
+            return self.scale * rng.standard_normal((n, self.path.dim))
+        return self.scale * self.path.sample(s, n, rng)
 
 
 def _references(
-    path: MixturePath, pairs: list[tuple[float, float]], n: int, seed: int
+    frame: _Frame, pairs: list[tuple[float, float]], n: int, seed: int
 ) -> tuple[dict[float, np.ndarray], dict[tuple[float, float], np.ndarray]]:
     """Points ``x ~ p_s`` per starting time and ``X_{s→t}(x)`` per pair: one trajectory
-    solve per ``s`` and direction."""
-    flow = ReferenceFlow(path)
+    solve per ``s`` and direction (on the frame's path, scaled)."""
+    flow = ReferenceFlow(frame.path)
     points, truths = {}, {}
     for j, s in enumerate(sorted({s for s, _ in pairs})):
-        x = path.sample(s, n, np.random.default_rng([seed, 2, j]))
-        points[s] = x
+        x = frame.path.sample(s, n, np.random.default_rng([seed, 2, j]))
+        points[s] = frame.scale * x
         ends = [t for (si, t) in pairs if si == s]
         for side in ([t for t in ends if t < s], [t for t in ends if t > s]):
             if side:
                 ordered = sorted(side, reverse=side[0] < s)
                 far = ordered[-1]
                 for t, value in zip(ordered, flow.trajectory(x, s, far, ordered), strict=True):
-                    truths[(s, t)] = value
+                    truths[(s, t)] = frame.scale * value
         for t in ends:
             if t == s:
-                truths[(s, t)] = x.copy()
+                truths[(s, t)] = points[s].copy()
     return points, truths
 
 
-def _grid_midpoint(s: float, t: float, kind: str) -> float | None:
-    """``u`` halfway between ``s`` and ``t`` on the pair grid, or ``None`` (one step, or a
-    one-time kind)."""
-    if kind in ("consistency", "trigflow"):
-        return None
-    u = (s + t) / 2
-    if kind == "shortcut":
-        return u if abs(s - t) > 2.0**-4 + 1e-12 else None
-    snapped = round(u * 10) / 10
-    return snapped if t < snapped < s - 1e-12 or s < snapped < t - 1e-12 else None
-
-
 def _pair_report(
-    call: _Calls, kind: str, s: float, t: float, x: np.ndarray, truth: np.ndarray, scale: float
+    call: _Calls,
+    kind: str,
+    convention: Any,
+    s: float,
+    t: float,
+    x: np.ndarray,
+    truth: np.ndarray,
+    scale: float,
 ) -> tuple[PairReport, list[PairFailure]]:
+    """The pair's report; its own failure is ``report.failure``, the residuals' failures
+    are returned."""
     report = PairReport(s=s, t=t)
     out = call(x, s, t)
     if isinstance(out, PairFailure):
         report.failure = out
-        return report, [out]
+        return report, []
     err = row_errors(out, truth)
     if not np.all(np.isfinite(err)):
         report.failure = PairFailure(s, t, "non-finite error", "|X_θ − X| overflows float64")
-        return report, [report.failure]
+        return report, []
     worst = int(np.argmax(err))
     report.rmse = rms(err)
     report.relative_rmse = report.rmse / scale
@@ -142,20 +152,34 @@ def _pair_report(
     report.max_error = float(err[worst])
     report.worst_point = [float(v) for v in x[worst]]
     failures = []
-    u = _grid_midpoint(s, t, kind)
+    u = _grid_midpoint(s, t, kind, convention)
     if u is not None:
-        first = call(x, s, u, "semigroup X_θ(s→u)")
-        second = first if isinstance(first, PairFailure) else call(first, u, t, "X_θ(u→t)")
-        if isinstance(second, PairFailure):
-            failures.append(second)
+        what = f"semigroup X_θ(u→t)∘X_θ(s→u), u = {u:g}"
+        first = call(x, s, u, what)
+        second = first if isinstance(first, PairFailure) else call(first, u, t, what)
+        residual = second if isinstance(second, PairFailure) else rms(row_errors(second, out))
+        residual = _finite(residual, s, t, what)
+        if isinstance(residual, PairFailure):
+            failures.append(residual)
         else:
-            report.semigroup_rms = rms(row_errors(second, out))
-    if (
-        kind not in ("consistency", "trigflow")
-        and s - 2 * EULER_STEP >= 0
-        and s - t > 2 * EULER_STEP
-    ):
-        residual = _eulerian(call, x, s, t, out)
+            report.semigroup_rms = residual
+    if kind in _ONE_TIME:
+        return report, failures
+    start = x  # X_θ(s→s) = x by construction for meanflow, ayf and shortcut networks
+    if kind in _FREE_BOUNDARY:
+        start = call(x, s, s, "boundary X_θ(s→s)")  # the identity for an exact map
+        boundary = start if isinstance(start, PairFailure) else rms(row_errors(start, x))
+        boundary = _finite(boundary, s, t, "boundary X_θ(s→s)")
+        if isinstance(boundary, PairFailure):
+            return report, [*failures, boundary]
+        report.boundary_rms = boundary
+    if eulerian_expressible(kind, convention, s, t):
+        residual = _eulerian_jvp(call, x, s, t) if call.flow_map.jvp_available else None
+        report.eulerian_method = "jvp"
+        if residual is None:  # not a torch module, or not forward-differentiable
+            report.eulerian_method = "differences"
+            residual = _eulerian(call, x, start, s, t, out)
+        residual = _finite(residual, s, t, f"Eulerian residual ({report.eulerian_method})")
         if isinstance(residual, PairFailure):
             failures.append(residual)
         else:
@@ -163,56 +187,30 @@ def _pair_report(
     return report, failures
 
 
-def _eulerian(call: _Calls, x: np.ndarray, s: float, t: float, out: np.ndarray):
-    """RMS of ``∂_s X_θ(s→t)(x) + ∇X_θ(s→t)(x) v_θ(s, x)`` by second-order differences:
-    ``v_θ = (3x − 4 X_θ(s→s−h) + X_θ(s→s−2h)) / 2h`` (the model's own velocity, from the
-    side every kind can express), ``∂_s`` central (one-sided at ``s = 1``), ``∇X_θ v_θ``
-    central. An exact map leaves ``O(h²) + O(ε/h)`` (ε its accuracy): ~1e-6 at ``h = 1e-3``."""
-    h = EULER_STEP
-    near = [call(x, s, s - k * h, f"Eulerian: X_θ(s→s−{k}h)") for k in (1, 2)]
-    for part in near:
-        if isinstance(part, PairFailure):
-            return part
-    v = (3 * x - 4 * near[0] + near[1]) / (2 * h)
-    if s + h <= 1.0:
-        starts, weights = (s + h, s - h), (1 / (2 * h), -1 / (2 * h))
-    else:
-        starts, weights = (s - h, s - 2 * h), (-4 / (2 * h), 1 / (2 * h))
-    parts = [call(x, u, t, "Eulerian: X_θ(s±h→t)") for u in starts] + [
-        call(x + h * v, s, t, "Eulerian: X_θ(s→t)(x + h v)"),
-        call(x - h * v, s, t, "Eulerian: X_θ(s→t)(x − h v)"),
-    ]
-    for part in parts:
-        if isinstance(part, PairFailure):
-            return part
-    d_s = weights[0] * parts[0] + weights[1] * parts[1]
-    if s + h > 1.0:
-        d_s = d_s + 3 * out / (2 * h)
-    residual = d_s + (parts[2] - parts[3]) / (2 * h)
-    return rms(np.linalg.norm(residual, axis=1))
-
-
 def _chain(
     call: _Calls,
     path: MixturePath,
     times: list[float],
-    x1: np.ndarray,
-    exact: np.ndarray,
+    start: tuple[np.ndarray, np.ndarray],
     data: tuple[np.ndarray, np.ndarray],
     scale: float,
-) -> ChainReport:
+) -> tuple[ChainReport, np.ndarray | None]:
+    """The chain over ``times`` from ``start = (x, X_{t_0→0}(x))``, and its samples."""
     report = ChainReport(steps=len(times) - 1, times=[float(t) for t in times])
-    x = x1
+    what = f"{report.steps}-step chain from t = {times[0]:g}"
+    x, exact = start
     for s, t in itertools.pairwise(times):
-        x = call(x, s, t, f"{report.steps}-step chain")
+        x = call(x, s, t, what)
         if isinstance(x, PairFailure):
             report.failure = x
-            return report
+            return report, None
     err = row_errors(x, exact)
     stats = sample_statistics(path.mixture, x, data[0])
     if not np.all(np.isfinite(err)) or not isinstance(stats, SampleStatistics):
-        report.failure = PairFailure(1.0, 0.0, "non-finite error", "samples overflow float64")
-        return report
+        report.failure = PairFailure(
+            times[0], 0.0, "non-finite error", "the samples overflow float64", what
+        )
+        return report, None
     report.rmse = rms(err)
     report.relative_rmse = report.rmse / scale
     report.energy_distance = stats.energy_distance
@@ -220,18 +218,7 @@ def _chain(
     report.log_likelihood = stats.log_likelihood
     report.data_log_likelihood = float(np.mean(path.mixture.log_prob(data[0])))
     report.mode_frequencies = stats.mode_frequencies
-    return report
-
-
-def _check_pairs(pairs: object) -> list[tuple[float, float]]:
-    try:
-        array = np.asarray(pairs, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"pairs must be a list of (s, t) pairs, got {pairs!r}") from None
-    if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] == 0:
-        raise ValueError(f"pairs must be a non-empty list of (s, t) pairs, got shape {array.shape}")
-    as_times(array.ravel(), name="pairs")  # finite, in [0, 1]
-    return [(float(s), float(t)) for s, t in array]
+    return report, x
 
 
 def compare_flow_map(
@@ -254,49 +241,49 @@ def compare_flow_map(
         model: a numpy callable or ``torch.nn.Module`` with the kind's signature
             (:data:`cmverify.flowmaps.KIND_INFO`), read by
             :func:`cmverify.flowmaps.as_flow_map` with ``convention``.
+        path: the data and interpolant. For ``trigflow`` it must have the ``trig``
+            interpolant, and the truth is TrigFlow's own process ``α_s x0 + σ_d σ_s ε``
+            (points ``x = σ_d x̂`` with ``x̂`` on :func:`~cmverify.flowmaps.trigflow_path`,
+            exact map ``σ_d X̂_{s→0}(x/σ_d)``), the user's path only when ``σ_d = 1``.
         kind: one of :data:`cmverify.flowmaps.KINDS`.
         pairs: ``(s, t)`` pairs meaning ``X_{s→t}`` (default :func:`default_pairs`); a
             pair the kind cannot express is a ``ValueError`` before anything is computed.
         n: points ``x ~ p_s`` per pair and samples per chain; ``seed`` their seed.
-        schedule: a decreasing sequence of times from 1 to 0 for one more chain.
+        schedule: a strictly decreasing sequence of times from ``t_0 ∈ (0, 1]`` to 0 for
+            one more chain, from ``x ~ p_{t_0}``.
         progress: called with a line after each starting time and chain.
         convention: the kind's convention keywords (e.g. ``time_inputs="t,t-r"`` for
-            MeanFlow, ``sigma_data`` for TrigFlow, ``interpolant`` for CTM).
+            MeanFlow, ``sigma_data`` for TrigFlow, ``interpolant`` for CTM, ``dyadic`` and
+            ``d_min`` for shortcut).
+
+    The uniform chains run from :func:`chain_start` (1, or CTM's ``ς = 80``) to 0 in
+    ``k ∈`` :data:`CHAIN_STEPS` equal steps (the one-time kinds: one step).
     """
     start = _time.perf_counter()
     if not isinstance(path, MixturePath):
         raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
     flow_map = as_flow_map(model, kind, **convention)  # validates kind and convention
-    grid = default_pairs(kind) if pairs is None else _check_pairs(pairs)
+    conv = flow_map.convention
+    frame = _Frame.of(path, kind, conv)  # trigflow: refuses a path that is not trig
+    grid = default_pairs(kind, dict(conv)) if pairs is None else _check_pairs(pairs)
     n, seed = _positive(n, "n"), as_count(seed, "seed")
-    flow_map.check_pairs([s for s, _ in grid], [t for _, t in grid])  # before any work
-    chains_times = [[1.0 - i / k for i in range(k + 1)] for k in CHAIN_STEPS]
-    if kind in ("consistency", "trigflow"):
-        chains_times = chains_times[:1]
+    top = chain_start(kind, conv)
+    steps = CHAIN_STEPS[:1] if kind in _ONE_TIME else CHAIN_STEPS
+    if kind == "shortcut" and conv["dyadic"]:  # a dyadic network's steps are ≥ d_min
+        steps = tuple(k for k in steps if 1.0 / k >= conv["d_min"])
+    chains_times = [_uniform(top, k) for k in steps]
     if schedule is not None:
-        sched = np.atleast_1d(as_times(schedule, name="schedule"))
-        if (
-            sched.ndim != 1
-            or sched.size < 2
-            or sched[0] != 1.0
-            or sched[-1] != 0.0
-            or np.any(np.diff(sched) >= 0)
-        ):
-            raise ValueError(f"schedule must decrease strictly from 1 to 0, got {schedule!r}")
-        if kind in ("consistency", "trigflow") and sched.size > 2:
-            raise ValueError(
-                f"the {kind} kind maps to t = 0 only: its chain is one step (for its multistep "
-                "sampler, which re-noises between steps, use cmverify.compare.compare)"
-            )
-        chains_times.append([float(v) for v in sched])
+        chains_times.append(_check_schedule(schedule, kind))
+    asked = grid + [pair for times in chains_times for pair in itertools.pairwise(times)]
+    flow_map.check_pairs([s for s, _ in asked], [t for _, t in asked])  # before any work
     scale = float(np.sqrt(np.trace(path.mixture.covariance())))
     call = _Calls(flow_map)
     if progress:
         progress(f"reference flows for {len(grid)} pairs ({n} points each)")
-    points, truths = _references(path, grid, n, seed)
+    points, truths = _references(frame, grid, n, seed)
     reports, failures = [], []
     for s, t in grid:
-        report, extra = _pair_report(call, kind, s, t, points[s], truths[(s, t)], scale)
+        report, extra = _pair_report(call, kind, conv, s, t, points[s], truths[(s, t)], scale)
         reports.append(report)
         failures += ([report.failure] if report.failure else []) + extra
         if progress:
@@ -308,13 +295,18 @@ def compare_flow_map(
             f"{len(grid)} pairs: worst relative RMSE {worst if worst is None else f'{worst:.3g}'}"
         )
     rng = np.random.default_rng([seed, 3])
-    x1 = rng.standard_normal((n, path.dim))
-    exact = ReferenceFlow(path).map(x1, 1.0, 0.0)
+    starts: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for t0 in dict.fromkeys(times[0] for times in chains_times):
+        x = frame.sample(t0, n, rng)
+        starts[t0] = (x, frame.scale * ReferenceFlow(frame.path).map(x / frame.scale, t0, 0.0))
     data = (path.mixture.sample(n, rng), path.mixture.sample(n, rng))
-    chains = []
-    for times in chains_times:
-        report = _chain(call, path, times, x1, exact, data, scale)
+    chains, samples = [], {}
+    for j, times in enumerate(chains_times):
+        report, x = _chain(call, path, times, starts[times[0]], data, scale)
         chains.append(report)
+        uniform = j < len(chains_times) - (schedule is not None)
+        if x is not None and uniform and path.dim <= 2:
+            samples[report.steps] = x
         if report.failure:
             failures.append(report.failure)
         if progress:
@@ -323,7 +315,7 @@ def compare_flow_map(
     return FlowMapComparison(
         model=name or getattr(model, "__name__", type(model).__name__),
         kind=kind,
-        convention={k: v for k, v in flow_map.convention.items() if _plain(v)},
+        convention={k: getattr(v, "name", v) for k, v in conv.items()},
         path=_path_label(path),
         dim=path.dim,
         n=n,
@@ -333,8 +325,13 @@ def compare_flow_map(
         chains=chains,
         failures=failures,
         wall_seconds=_time.perf_counter() - start,
+        figure_data=_figure_data(path, data[0], top, samples),
     )
 
 
-def _plain(value: object) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
+def _figure_data(path: MixturePath, data: np.ndarray, start: float, samples: dict) -> dict | None:
+    """The samples figure's arrays: the 1-step and the largest-``k`` uniform chains."""
+    if path.dim > 2 or not samples:
+        return None
+    keep = sorted({min(samples), max(samples)})
+    return {"path": path, "data": data, "start": start, "samples": {k: samples[k] for k in keep}}

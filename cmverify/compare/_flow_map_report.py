@@ -39,10 +39,14 @@ class PairReport:
     data's scale ``sqrt(tr Cov x0)``), ``p95_error``, ``max_error`` at ``worst_point``;
     the model's own laws: ``semigroup_rms`` = RMS of ``X_θ(u→t)∘X_θ(s→u) − X_θ(s→t)``
     with ``u`` the grid time halfway (``None`` where the kind cannot express it or the
-    pair is one step of the grid), and ``eulerian_rms`` = RMS of ``∂_s X_θ + ∇X_θ v_θ`` by
-    second-order differences (step ``h = 1e-3``, ``v_θ`` the model's own velocity from
-    ``X_θ(s→s−h)`` and ``X_θ(s→s−2h)``; ~1e-6 for the exact map; ``None`` where not
-    expressible)."""
+    pair is one step of the grid), ``boundary_rms`` = RMS of ``X_θ(s→s)(x) − x`` for the
+    kinds whose network gives it (``map``, ``boffi``, ``ctm``; ``None`` for the others,
+    where it is zero by construction), and ``eulerian_rms`` = RMS of ``∂_s X_θ + ∇X_θ v_θ``
+    with ``v_θ`` the model's own velocity; ``eulerian_method`` says how: ``"jvp"`` (a
+    torch module: ``torch.func.jvp``, exact up to the network's rounding) or
+    ``"differences"`` (second-order, step ``h = 1e-3``, ``v_θ`` from ``X_θ(s→s)``,
+    ``X_θ(s→s−h)`` and ``X_θ(s→s−2h)``: up to 3e-5 for the exact map; also where the JVP
+    raised); ``None`` where not expressible."""
 
     s: float
     t: float
@@ -52,14 +56,17 @@ class PairReport:
     max_error: float | None = None
     worst_point: list[float] | None = None
     semigroup_rms: float | None = None
+    boundary_rms: float | None = None
     eulerian_rms: float | None = None
+    eulerian_method: str | None = None
     failure: PairFailure | None = None
 
 
 @dataclass
 class ChainReport:
-    """The ``k``-step chain ``x_{i+1} = X_θ(t_i → t_{i+1})(x_i)`` from ``x1 ~ N(0, I)`` over
-    ``times``: its exact error against ``X_{1→0}(x1)`` (``rmse``, ``relative_rmse``), the
+    """The ``k``-step chain ``x_{i+1} = X_θ(t_i → t_{i+1})(x_i)`` from ``x ~ p_{t_0}`` over
+    ``times`` (``t_0 = 1``: ``x1 ~ N(0, I)``, or the kind's own noise; CTM starts where
+    ``ς = 80``): its exact error against ``X_{t_0→0}(x)`` (``rmse``, ``relative_rmse``), the
     samples' energy distance to data (``energy_distance_floor``: two data samples),
     exact mean log-likelihood (``data_log_likelihood``: of data) and mode frequencies."""
 
@@ -91,6 +98,10 @@ class FlowMapComparison:
     chains: list[ChainReport]
     failures: list[PairFailure] = field(default_factory=list)
     wall_seconds: float = 0.0
+    #: For the samples figure (not in the JSON; ``None`` for a report read back, and for
+    #: d > 2): ``{"path", "data", "start", "samples": {k: (n, d) array}}`` of the uniform
+    #: 1-step and largest-``k`` chains.
+    figure_data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -110,7 +121,7 @@ class FlowMapComparison:
     def chain(self, steps: int) -> ChainReport:
         """The uniform ``steps``-step chain's report (``KeyError`` otherwise)."""
         for report in self.chains:
-            if report.steps == steps and report.times == _uniform(steps):
+            if report.steps == steps and report.times == _uniform(report.times[0], steps):
                 return report
         raise KeyError(f"no uniform {steps}-step chain in this comparison")
 
@@ -121,7 +132,7 @@ class FlowMapComparison:
             out["failure"] = None if report.failure is None else _failure_dict(report.failure)
             return out
 
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "figure_data"}
         data["convention"] = dict(self.convention)
         data["pairs"] = [plain(r) for r in self.pairs]
         data["chains"] = [plain(r) for r in self.chains]
@@ -161,21 +172,21 @@ class FlowMapComparison:
             f"(d = {self.dim}), {self.n} points x ~ p_s per pair, seed {self.seed}; errors "
             f"relative to the data scale {self.data_scale:.3g}.",
             "",
-            "| s → t | RMSE | relative | p95 | max | semigroup | Eulerian |",
-            "|---|---|---|---|---|---|---|",
+            "| s → t | RMSE | relative | p95 | max | semigroup | boundary | Eulerian |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in self.pairs:
             if r.failure is not None:
-                lines.append(f"| {r.s:g} → {r.t:g} | failed: {r.failure.message} | | | | | |")
+                lines.append(f"| {r.s:g} → {r.t:g} | failed: {r.failure.message} | | | | | | |")
                 continue
             lines.append(
                 f"| {r.s:g} → {r.t:g} | {_num(r.rmse)} | {_num(r.relative_rmse)} | "
                 f"{_num(r.p95_error)} | {_num(r.max_error)} | {_num(r.semigroup_rms)} | "
-                f"{_num(r.eulerian_rms)} |"
+                f"{_num(r.boundary_rms)} | {_num(r.eulerian_rms)} |"
             )
         lines += [
             "",
-            "## k-step sampling from p_1",
+            f"## k-step sampling from p_{self.chains[0].times[0]:g}" if self.chains else "",
             "",
             "| steps | times | exact error (RMSE) | relative | energy distance (floor) | "
             "log-likelihood (data) |",
@@ -201,16 +212,34 @@ class FlowMapComparison:
             lines += ["", "## Failures", ""] + [f"- {f.describe()}" for f in self.failures]
         return "\n".join(lines) + "\n"
 
-    def plot(self, directory: str | os.PathLike[str], *, figure_data: Any = None):
+    def plot(self, directory: str | os.PathLike[str]) -> list[pathlib.Path]:
         """``flow_map_errors.png`` (heat map of the relative RMSE over ``(s, t)`` and the
-        chains' exact error against ``k``) in ``directory``; returns the paths written."""
+        chains' exact error against ``k``) in ``directory`` (created; ``ValueError`` naming
+        it when it is not writable); returns the paths written. Needs matplotlib."""
+        from .._io import check_writable
         from ._plots_flow_map import plot_flow_map_comparison
 
-        return plot_flow_map_comparison(self, pathlib.Path(directory))
+        return plot_flow_map_comparison(self, check_writable(directory, "directory"))
+
+    def save(
+        self, folder: str | os.PathLike[str], *, figures: bool | None = None
+    ) -> list[pathlib.Path]:
+        """Write ``flow_map_comparison.json``, ``flow_map_comparison.md`` and the figure
+        (``figures``: ``None``, the default, when matplotlib is installed) into ``folder``,
+        all or nothing, as :meth:`cmverify.compare.Comparison.save` does; returns the
+        paths written."""
+        from ._report import save_report
+
+        texts = {
+            "flow_map_comparison.json": self.to_json(allow_nan=False),
+            "flow_map_comparison.md": self.to_markdown(),
+        }
+        return save_report(folder, texts, self.plot, figures, "FlowMapComparison")
 
 
-def _uniform(steps: int) -> list[float]:
-    return [float(t) for t in (1.0 - i / steps for i in range(steps + 1))]
+def _uniform(start: float, steps: int) -> list[float]:
+    """``start, …, 0`` in ``steps`` equal steps (the uniform chains' times)."""
+    return [float(start * (1.0 - i / steps)) for i in range(steps + 1)]
 
 
 def _failure_dict(f: PairFailure) -> dict[str, Any]:

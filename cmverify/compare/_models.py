@@ -283,11 +283,12 @@ class ModelAdapter:
                 x,
                 tuple(range(n)),
             ) from None
-        if out.dtype.kind not in "biufc":
+        if out.dtype.kind not in "iufc":
+            what = "boolean" if out.dtype.kind == "b" else "not numeric"
             raise self._failure(
                 t,
                 "type",
-                f"output is not numeric ({type(raw).__name__} of dtype {out.dtype})",
+                f"output is {what} ({type(raw).__name__} of dtype {out.dtype})",
                 x,
                 tuple(range(n)),
             )

@@ -10,7 +10,9 @@ interpolant's ``wronskian``), the path's identities ``x = α D + σ ε̂`` and
   carries no information about ``v``);
 - ``noise``: ``v = (α̇ x + W ε̂) / α`` — undefined at ``α = 0`` (``t = 1``, where ``ε̂ = x``
   says nothing of the data's mean);
-- ``score``: ``v = (α̇ x − W σ s) / α`` — undefined at ``t = 1`` likewise.
+- ``score``: ``v = (α̇ x − W σ s) / α`` — undefined at ``t = 1`` likewise, and
+  uninformative at ``t = 0``: ``σ = 0`` multiplies the score away, so every network
+  output would give ``v = α̇ x / α`` and score zero error; that time is left out too.
 
 Time conventions: ``data_at_0`` (cmverify's: data at ``t = 0``) or ``noise_at_0`` (the
 libraries whose time runs from noise to data, e.g. flow_matching and torchcfm): their
@@ -36,8 +38,13 @@ __all__ = [
 PARAMETERIZATIONS = ("velocity", "x0", "noise", "score")
 TIME_CONVENTIONS = ("data_at_0", "noise_at_0")
 
-#: Where each parameterization does not determine ``v``: the excluded endpoint.
-_SINGULAR = {"velocity": None, "x0": 0.0, "noise": 1.0, "score": 1.0}
+#: Where each parameterization does not determine ``v``: the excluded endpoints.
+_SINGULAR: dict[str, tuple[float, ...]] = {
+    "velocity": (),
+    "x0": (0.0,),
+    "noise": (1.0,),
+    "score": (0.0, 1.0),
+}
 #: How far the induced flow stays from an excluded endpoint.
 ENDPOINT_MARGIN = 1e-3
 
@@ -50,28 +57,34 @@ def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
 
 
 def check_times(parameterization: str, times: np.ndarray) -> None:
-    """``ValueError`` for a time where ``parameterization`` does not determine ``v``."""
-    singular = _SINGULAR[parameterization]
-    if singular is not None and np.any(times == singular):
+    """``ValueError`` for a time where ``parameterization`` does not determine ``v``, or
+    within :data:`ENDPOINT_MARGIN` of it (as the induced flow keeps away from it)."""
+    for singular in _SINGULAR[parameterization]:
+        near = np.abs(times - singular) < ENDPOINT_MARGIN
+        if not np.any(near):
+            continue
         where = "σ_t = 0" if singular == 0.0 else "α_t = 0"
+        first = float(times[near][0])
+        at = "at" if first == singular else f"near (t = {first!r}, within {ENDPOINT_MARGIN:g} of)"
         raise ValueError(
-            f"parameterization {parameterization!r} does not determine the velocity at "
-            f"t = {singular:g} ({where}); leave that time out"
+            f"parameterization {parameterization!r} does not determine the velocity {at} "
+            f"t = {singular:g} ({where}: the conversion divides by it, so the model's output "
+            "is amplified beyond its accuracy or makes no difference); leave that time out"
         )
 
 
 def default_times(parameterization: str) -> tuple[float, ...]:
     """``0, 0.1, …, 1`` without the endpoint the parameterization cannot use."""
     grid = tuple(float(t) for t in np.round(np.linspace(0.0, 1.0, 11), 12))
-    return tuple(t for t in grid if t != _SINGULAR[parameterization])
+    return tuple(t for t in grid if t not in _SINGULAR[parameterization])
 
 
 def usable_interval(parameterization: str) -> tuple[float, float]:
     """``(start, end)`` of the induced flow (from noise towards data): ``(1, 0)``, with
     :data:`ENDPOINT_MARGIN` kept from an endpoint where ``v`` is undetermined."""
     singular = _SINGULAR[parameterization]
-    start = 1.0 - ENDPOINT_MARGIN if singular == 1.0 else 1.0
-    end = ENDPOINT_MARGIN if singular == 0.0 else 0.0
+    start = 1.0 - ENDPOINT_MARGIN if 1.0 in singular else 1.0
+    end = ENDPOINT_MARGIN if 0.0 in singular else 0.0
     return start, end
 
 

@@ -184,27 +184,37 @@ def _error_figure(comparison: Comparison, plt) -> object:
     return fig
 
 
-def _samples_figure(
-    comparison: Comparison, path: MixturePath, data: np.ndarray, samples: np.ndarray, plt
+def samples_figure(
+    path: MixturePath,
+    data: np.ndarray,
+    sets: list[tuple[np.ndarray, str]],
+    title: str,
+    plt,
 ) -> object:
-    """One-step ``samples`` (shape ``(m, d)``, d ≤ 2) over the data density of ``path``;
-    the frame holds the 0.1–99.9% quantiles of the data sample ``data``, padded."""
+    """Each ``(samples, label)`` of ``sets`` (shapes ``(m, d)``, d ≤ 2) over the data
+    density of ``path``; the frame holds the 0.1–99.9% quantiles of the data sample
+    ``data``, padded."""
     lo, hi = np.quantile(data, [0.001, 0.999], axis=0)
     pad = 0.15 * (hi - lo)
     lo, hi = lo - pad, hi + pad
-    outside = int(np.sum(np.any((samples < lo) | (samples > hi), axis=1)))
-    note = f" ({outside} of {len(samples)} outside the frame)" if outside else ""
+    colors = ("tab:orange", "tab:blue", "tab:green", "tab:red")
+    labelled = []
+    for samples, label in sets:
+        outside = int(np.sum(np.any((samples < lo) | (samples > hi), axis=1)))
+        note = f" ({outside} of {len(samples)} outside the frame)" if outside else ""
+        labelled.append((samples, label + note))
     if path.dim == 1:
         fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
         grid = np.linspace(lo[0], hi[0], 600)[:, None]
-        ax.hist(
-            samples[:, 0],
-            bins=np.linspace(lo[0], hi[0], 90),
-            density=True,
-            alpha=0.55,
-            color="tab:orange",
-            label=f"one-step samples f(1, x1){note}",
-        )
+        for (samples, label), color in zip(labelled, colors, strict=False):
+            ax.hist(
+                samples[:, 0],
+                bins=np.linspace(lo[0], hi[0], 90),
+                density=True,
+                alpha=0.55 if len(sets) == 1 else 0.4,
+                color=color,
+                label=label,
+            )
         ax.plot(grid[:, 0], np.exp(path.log_prob(0.0, grid)), "k-", lw=1.2, label="data density")
         ax.set_xlim(lo[0], hi[0])
         ax.set_xlabel("x")
@@ -215,21 +225,15 @@ def _samples_figure(
         gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
         dens = np.exp(path.log_prob(0.0, np.stack([gx.ravel(), gy.ravel()], 1))).reshape(gx.shape)
         ax.contourf(gx, gy, dens, levels=12, cmap="Greys")
-        ax.scatter(
-            samples[:, 0],
-            samples[:, 1],
-            s=3,
-            alpha=0.5,
-            color="tab:orange",
-            label=f"one-step samples f(1, x1){note}",
-        )
+        for (samples, label), color in zip(labelled, colors, strict=False):
+            ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.5, color=color, label=label)
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
         ax.set_aspect("equal")
         ax.set_xlabel("x, coordinate 1")
         ax.set_ylabel("x, coordinate 2")
         fig.legend(loc="outside lower center", fontsize=8, frameon=False)
-    ax.set_title(_title(comparison, "one-step samples f(1, x1) over the data density"), fontsize=10)
+    ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -353,7 +357,9 @@ def write_figures(
     if data is None or data.path.dim > 2:
         return written
     if data.one_step is not None:
-        save(_samples_figure(comparison, data.path, data.data, data.one_step, plt), "samples.png")
+        title = _title(comparison, "one-step samples f(1, x1) over the data density")
+        sets = [(data.one_step, "one-step samples f(1, x1)")]
+        save(samples_figure(data.path, data.data, sets, title, plt), "samples.png")
     if data.arrow_time is not None:
         arrows = (data.arrow_points, data.arrow_model, data.arrow_exact)
         save(_arrows_figure(comparison, data.path, data.arrow_time, arrows, plt), "arrows.png")

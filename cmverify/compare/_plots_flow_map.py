@@ -72,9 +72,24 @@ def plot_flow_map_comparison(
         right.minorticks_off()
         right.set_xticks(steps, [str(k) for k in steps])
     right.set_xlabel("steps k")
-    right.set_ylabel("relative error of the k-step chain vs X_{1→0}")
+    start = uniform[0].times[0] if uniform else 1.0
+    right.set_ylabel(f"relative error of the k-step chain vs X_{{{start:g}→0}}")
     fig.suptitle(f"{comparison.model}: {comparison.kind} on {comparison.path}", fontsize=10)
     out = directory / "flow_map_errors.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    return [out]
+    written = [out]
+    data = comparison.figure_data
+    if data is not None and data["path"].dim <= 2 and data["samples"]:
+        from ._plots import samples_figure
+
+        sets = [
+            (x, f"{k}-step chain from t = {data['start']:g}") for k, x in data["samples"].items()
+        ]
+        title = f"{comparison.model}: {comparison.kind} samples over the data density"
+        fig = samples_figure(data["path"], data["data"], sets, title, plt)
+        out = directory / "flow_map_samples.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        written.append(out)
+    return written

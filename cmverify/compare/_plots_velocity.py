@@ -46,10 +46,22 @@ def plot_velocity_comparison(
         yerr=[2 * (r.model_loss_se or 0.0) for r in ok],
         fmt="o",
         capsize=3,
-        label="your loss (± 2 s.e.)",
+        label="FM loss of v_θ (± 2 s.e.)",
     )
-    right.plot(ts, [r.loss_floor for r in ok], "k-", label="exact floor E|v_c − v|²")
-    right.plot(ts, [r.loss_floor + r.excess_loss for r in ok], "r--", label="floor + excess")
+    floored = [r for r in ok if r.loss_floor is not None]
+    if floored:
+        right.plot(
+            [r.t for r in floored],
+            [r.loss_floor for r in floored],
+            "k-",
+            label="exact floor E|v_c − v|²",
+        )
+        right.plot(
+            [r.t for r in floored],
+            [r.loss_floor + r.excess_loss for r in floored],
+            "r--",
+            label="floor + excess",
+        )
     right.set_xlabel("t (data at 0)")
     right.set_ylabel("flow-matching loss at t")
     for ax in (left, right):

@@ -182,6 +182,38 @@ def _move_into(staged: list[pathlib.Path], out: pathlib.Path) -> list[pathlib.Pa
     return targets
 
 
+def save_report(
+    folder: str | os.PathLike[str],
+    texts: dict[str, str],
+    plot: Any,
+    figures: bool | None,
+    owner: str,
+) -> list[pathlib.Path]:
+    """Write ``texts`` (file name → text) and, by ``figures`` (``None``: when matplotlib
+    is installed), the figures of ``plot(folder)`` into ``folder``, all or nothing: staged
+    in a hidden folder inside ``folder``, then renamed into place (see
+    :meth:`Comparison.save`). ``owner`` names the report class in messages."""
+    if figures is not None and not isinstance(figures, bool):
+        raise TypeError(f"figures must be True, False or None, got {figures!r}")
+    if figures is None:
+        figures = importlib.util.find_spec("matplotlib") is not None
+    elif figures and importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(f"{owner}.save(figures=True) needs matplotlib")
+    out = check_writable(folder, "folder")
+    staging = out / f".{owner.lower()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        staging.mkdir()
+        staged = []
+        for name, text in texts.items():
+            (staging / name).write_text(text, encoding="utf-8")
+            staged.append(staging / name)
+        if figures:
+            staged += plot(staging)
+        return _move_into(staged, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 @dataclass
 class Comparison:
     """The result of :func:`~cmverify.compare.compare`: plain data, written and read back
@@ -339,26 +371,8 @@ class Comparison:
         is a ``ValueError`` naming it, with nothing written. Files of other names are left
         alone.
         """
-        if figures is not None and not isinstance(figures, bool):
-            raise TypeError(f"figures must be True, False or None, got {figures!r}")
-        if figures is None:
-            figures = importlib.util.find_spec("matplotlib") is not None
-        elif figures and importlib.util.find_spec("matplotlib") is None:
-            raise ImportError("Comparison.save(figures=True) needs matplotlib")
         texts = {
             "comparison.json": self.to_json(allow_nan=False),
             "comparison.md": self.to_markdown() + "\n",
         }
-        out = check_writable(folder, "folder")
-        staging = out / f".comparison-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        try:
-            staging.mkdir()
-            staged = []
-            for name, text in texts.items():
-                (staging / name).write_text(text, encoding="utf-8")
-                staged.append(staging / name)
-            if figures:
-                staged += self.plot(staging)
-            return _move_into(staged, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        return save_report(folder, texts, self.plot, figures, "Comparison")

@@ -58,11 +58,12 @@ def row_errors(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def rms(err: np.ndarray) -> float:
-    """``sqrt(mean err²)`` for finite ``err ≥ 0`` of shape ``(n,)``, computed as
-    ``max · sqrt(mean (err / max)²)`` so that it cannot overflow."""
+    """``sqrt(mean err²)`` for ``err ≥ 0`` of shape ``(n,)``, computed as
+    ``max · sqrt(mean (err / max)²)`` so that it cannot overflow (inf or NaN where an
+    entry is: the caller reports that as a failure)."""
     top = float(err.max())
-    if top == 0.0:
-        return 0.0
+    if top == 0.0 or not np.isfinite(top):
+        return top
     return top * float(np.sqrt(np.mean((err / top) ** 2)))
 
 

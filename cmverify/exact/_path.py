@@ -46,7 +46,7 @@ from ._jacobian import points_last, velocity_jacobian
 from ._mixture import GaussianMixture
 from ._posterior import PosteriorMixture
 from ._scaled import evaluate_scaled
-from ._target import velocity_target_variance
+from ._target import velocity_target_covariance, velocity_target_variance
 
 __all__ = ["MixturePath"]
 
@@ -306,6 +306,17 @@ class MixturePath:
         ev = self._evaluator
         return self._rowwise(
             "velocity_target_variance", lambda e: velocity_target_variance(ev, e), t, x
+        )
+
+    def velocity_target_covariance(self, t: object, x: object) -> np.ndarray:
+        """``Cov(α̇ x0 + σ̇ x1 | x_t = x)``, shape ``(n, d, d)``: the matrix whose trace is
+        :meth:`velocity_target_variance` — ``W² Σ_k r_k U_k diag(λ_k/c_k) U_kᵀ + Σ_k r_k
+        (m_k − v)(m_k − v)ᵀ``; the MeanFlow loss floor integrates
+        ``tr(∇X Cov ∇Xᵀ)`` (:func:`cmverify.loss_floors.meanflow`)."""
+        t, x = self._validated(t, x)
+        ev = self._evaluator
+        return self._rowwise(
+            "velocity_target_covariance", lambda e: velocity_target_covariance(ev, e), t, x
         )
 
     def velocity_and_jacobian_trusted(

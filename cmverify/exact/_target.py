@@ -22,7 +22,7 @@ import numpy as np
 from ._evaluation import Evaluation, Evaluator
 from ._jacobian import component_terms
 
-__all__ = ["velocity_target_variance"]
+__all__ = ["velocity_target_covariance", "velocity_target_variance"]
 
 
 def velocity_target_variance(evaluator: Evaluator, ev: Evaluation) -> np.ndarray:
@@ -41,3 +41,29 @@ def velocity_target_variance(evaluator: Evaluator, ev: Evaluation) -> np.ndarray
     ratio = np.sum(evaluator.eigvals * co.inv_c, axis=1)  # (K', m): Σ_i λ_i / c_i
     within = np.sum(r * ratio, axis=0) if ratio.shape[0] > 1 else ratio[0] * np.sum(r, axis=0)
     return co.wronskian[0, 0] ** 2 * within + between
+
+
+def velocity_target_covariance(evaluator: Evaluator, ev: Evaluation) -> np.ndarray:
+    """``Cov(α̇ x0 + σ̇ x1 | x_t = y)``, shape ``(n, d, d)``: ``W² Σ_k r_k U_k diag(λ_k/c_k)
+    U_kᵀ + Σ_k r_k (m_k − v)(m_k − v)ᵀ`` (the matrix whose trace
+    :func:`velocity_target_variance` gives)."""
+    co = ev.co
+    _, m, _ = component_terms(evaluator, ev)
+    r = ev.resp
+    if ev.scale is not None:  # components of zero responsibility may hold inf
+        m = np.where((r > 0.0)[:, None, :], m, 0.0)
+    dm = m - np.sum(r[:, None, :] * m, axis=0)
+    between = np.einsum("kn,kin,kjn->nij", r, dm, dm)
+    if ev.scale is not None:
+        between = between * (ev.scale * ev.scale)[:, None, None]
+    ratio = evaluator.eigvals * co.inv_c  # (K', d, m): λ_k,i / c_k,i
+    vecs = evaluator.mixture.eigvecs
+    if ratio.shape[0] == 1 and vecs.shape[0] > 1:
+        ratio = np.broadcast_to(ratio, (vecs.shape[0], *ratio.shape[1:]))
+    per_component = np.einsum("kai,kim,kbi->kmab", vecs, ratio, vecs)  # (K, m, d, d)
+    if per_component.shape[1] == 1:
+        within = np.einsum("kn,kab->nab", r, per_component[:, 0])
+    else:
+        within = np.einsum("kn,knab->nab", r, per_component)
+    w = co.wronskian.reshape(-1)
+    return (w * w)[:, None, None] * within + between

@@ -11,16 +11,19 @@ consistency function. For each kind of network (:data:`KINDS`):
   an object whose ``.map(x, s, t)`` is ``X_{s→t}(x)`` in our convention, refusing the
   pairs the kind cannot express;
 - :func:`trigflow_path` gives the scaled path on which TrigFlow's network is our ``trig``
-  path.
+  path; :func:`ctm_time` the time ``t`` of CTM's ``ς = σ_t/α_t``.
 
 Our convention: data ``x0`` at ``t = 0``, noise ``x1 ~ N(0, I)`` at ``t = 1``,
 ``x_t = α_t x0 + σ_t x1``. Modules: ``_kinds`` (the kinds, conventions, shared checks),
 ``_network`` (the exact networks' base), ``_exact`` (the exact networks and
 :func:`exact`), ``_ctm`` (the VE change of variables), ``_trigflow``, ``_calling``
-(defensive calls of users' networks), ``_wrap`` (:func:`as_flow_map`). Depends on the
+(defensive calls of users' networks), ``_wrap`` (:func:`as_flow_map`), ``_tangent``
+(the Eulerian residual of a torch network by ``torch.func.jvp``). Depends on the
 reference floor.
 """
 
+from ._calling import InvalidOutput as InvalidOutput
+from ._ctm import ratio_time as ctm_time
 from ._exact import exact as exact
 from ._kinds import CONVENTIONS as CONVENTIONS
 from ._kinds import KIND_INFO as KIND_INFO
@@ -37,8 +40,10 @@ __all__ = [
     "KIND_INFO",
     "ExactNetwork",
     "FlowMap",
+    "InvalidOutput",
     "KindInfo",
     "as_flow_map",
+    "ctm_time",
     "exact",
     "trigflow_path",
 ]

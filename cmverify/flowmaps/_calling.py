@@ -12,8 +12,8 @@ As :class:`cmverify.compare.ModelAdapter` does for consistency models:
   tensors of shape ``(n,)``, and evaluated in ``eval()`` mode under ``torch.no_grad()``;
   every submodule's training flag is restored afterwards, also when it raises. Torch is
   never imported here: a module implies it is loaded (``sys.modules``);
-- complex output, the wrong shape, a non-numeric output, NaN or inf are ``ValueError``
-  naming the kind, the times and the problem; an exception of the network itself
+- complex output, the wrong shape, a non-numeric or boolean output, NaN or inf are
+  :class:`InvalidOutput` (a ``ValueError``) naming the kind, the times and the problem; an exception of the network itself
   propagates unchanged, with a note naming the kind and the times.
 
 Numpy callables get float64 arrays: points ``(n, d)`` and times ``(n,)``.
@@ -21,13 +21,19 @@ Numpy callables get float64 arrays: points ``(n, d)`` and times ``(n,)``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["NetworkCaller"]
+__all__ = ["InvalidOutput", "NetworkCaller"]
+
+
+class InvalidOutput(ValueError):
+    """The network answered, but its output is unusable (not numeric or boolean, the
+    wrong shape, complex, NaN or inf, or overflowing in the conversion to ``X``)."""
 
 
 def _torch() -> Any:
@@ -91,19 +97,31 @@ class NetworkCaller:
                 return tensor.dtype, tensor.device
         return torch.float32, torch.device("cpu")
 
-    def _call_torch(self, arrays: Sequence[np.ndarray]) -> Any:
+    def tensors(self, arrays: Sequence[np.ndarray]) -> list[Any]:
+        """Copies of ``arrays`` as tensors in the module's dtype, on its device."""
         torch = _torch()
         dtype, device = self._dtype_device()
-        tensors = [torch.tensor(a, dtype=dtype, device=device) for a in arrays]  # copies
+        return [torch.tensor(a, dtype=dtype, device=device) for a in arrays]
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """The module in ``eval()`` mode under ``torch.no_grad()``; every submodule's
+        training flag restored afterwards, also when the body raises."""
+        torch = _torch()
         modes = [(module, module.training) for module in self.model.modules()]
         try:
             self.model.eval()
             with torch.no_grad():
-                return self.model(*tensors)
+                yield
         finally:
             self.model.train(modes[0][1])  # the module's own train(), then each flag exactly
             for module, mode in modes:
                 module.training = mode
+
+    def _call_torch(self, arrays: Sequence[np.ndarray]) -> Any:
+        tensors = self.tensors(arrays)
+        with self.evaluating():
+            return self.model(*tensors)
 
     def __call__(self, arguments: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
         names = [name for name, _ in arguments]
@@ -126,19 +144,20 @@ class NetworkCaller:
             if out.dtype.kind == "O":
                 out = np.array(out, dtype=np.float64)
         except Exception as exc:
-            raise ValueError(
+            raise InvalidOutput(
                 f"{prefix}: output is not numeric ({type(raw).__name__}): {exc}"
             ) from None
-        if out.dtype.kind not in "biufc":
-            raise ValueError(
-                f"{prefix}: output is not numeric ({type(raw).__name__} of dtype {out.dtype})"
+        if out.dtype.kind not in "iufc":
+            what = "boolean" if out.dtype.kind == "b" else "not numeric"
+            raise InvalidOutput(
+                f"{prefix}: output is {what} ({type(raw).__name__} of dtype {out.dtype})"
             )
         if out.shape != (n, d):
             hint = "; return shape (n, 1) for d = 1" if d == 1 and out.shape == (n,) else ""
-            raise ValueError(f"{prefix}: output has shape {out.shape}, expected {(n, d)}{hint}")
+            raise InvalidOutput(f"{prefix}: output has shape {out.shape}, expected {(n, d)}{hint}")
         if out.dtype.kind == "c":
             rows = np.flatnonzero(np.any(out.imag != 0, axis=1))
-            raise ValueError(
+            raise InvalidOutput(
                 f"{prefix}: output is complex ({out.dtype}, {rows.size} rows with a nonzero "
                 "imaginary part); a flow-map network returns real values"
             )
@@ -146,7 +165,7 @@ class NetworkCaller:
         bad = ~np.all(np.isfinite(out), axis=1)
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
+            raise InvalidOutput(
                 f"{prefix}: output contains NaN or inf in {int(bad.sum())} of {n} rows, first "
                 f"row {i} ({_describe(names, times, i)})"
             )

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._validation import as_float_array
 from ..symbolic import interpolants
-from ._calling import NetworkCaller
+from ._calling import InvalidOutput, NetworkCaller
 from ._ctm import check_ratio
 from ._kinds import (
     KIND_INFO,
@@ -24,6 +24,7 @@ from ._kinds import (
     resolve_convention,
 )
 from ._network import ExactNetwork
+from ._tangent import eulerian_residual_jvp, supports_jvp
 
 __all__ = ["FlowMap", "as_flow_map"]
 
@@ -89,7 +90,7 @@ class FlowMap:
         bad = ~np.all(np.isfinite(out), axis=1)
         if np.any(bad):  # the network's output was finite, the conversion overflowed
             i = first_row(bad)
-            raise ValueError(
+            raise InvalidOutput(
                 f"the {self._kind} network's output converted to X_{{s→t}} overflows float64 "
                 f"in {int(bad.sum())} of {n} rows, first row {i} (s = {num(s[i])}, "
                 f"t = {num(t[i])})"
@@ -105,6 +106,24 @@ class FlowMap:
         n = s_arr.shape[0]
         s_arr, t_arr = as_network_times(s_arr, n, "s"), as_network_times(t, n, "t")
         self._refusals(s_arr, t_arr)
+
+    @property
+    def jvp_available(self) -> bool:
+        """Whether :meth:`eulerian_residual_jvp` applies: a ``torch.nn.Module`` of kind
+        ``map``, ``meanflow``, ``ayf``, ``boffi`` or ``shortcut`` (not dyadic)."""
+        return supports_jvp(self)
+
+    def eulerian_residual_jvp(self, x: object, s: float, t: float) -> np.ndarray:
+        """``∂_s X_θ(s→t)(x) + ∇X_θ(s→t)(x) v_θ(s, x)`` per row, shape ``(n, d)``, with the
+        network's own velocity ``v_θ = ∂_t X_θ(s→t)|_{t=s}``, by two ``torch.func.jvp``
+        (:mod:`cmverify.flowmaps._tangent`); ``ValueError`` where not
+        :attr:`jvp_available`, for a pair the kind cannot express, and for a non-finite
+        result."""
+        x = as_float_array(x, "x")
+        if x.ndim != 2 or x.shape[1] == 0:
+            raise ValueError(f"x must have shape (n, d) with d ≥ 1, got {x.shape}")
+        self.check_pairs([s, s], [t, s])
+        return eulerian_residual_jvp(self, x, float(s), float(t))
 
     def _refusals(self, s: np.ndarray, t: np.ndarray) -> None:
         """The kind's refusals (see :func:`as_flow_map`)."""

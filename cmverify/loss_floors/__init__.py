@@ -2,12 +2,25 @@
 
 - ``_flow_matching``: :func:`flow_matching` — ``E ‖v_c − v(t, x_t)‖²``, the flow-matching
   loss of the exact velocity; a model's loss minus the floor is its excess error.
+- ``_meanflow``: :func:`meanflow` — ``E ‖∇X_{t→r}(v_c − v)‖²``, the unweighted MeanFlow
+  loss of the exact average velocity.
+- ``_rules``: the quadrature rules both use, with their error estimates.
 
 Depends on the exact and reference floors.
 """
 
+from ._flow_matching import MAX_DIM as MAX_DIM
 from ._flow_matching import FloorQuadrature as FloorQuadrature
 from ._flow_matching import flow_matching as flow_matching
 from ._flow_matching import flow_matching_quadrature as flow_matching_quadrature
+from ._meanflow import meanflow as meanflow
+from ._meanflow import meanflow_quadrature as meanflow_quadrature
 
-__all__ = ["FloorQuadrature", "flow_matching", "flow_matching_quadrature"]
+__all__ = [
+    "MAX_DIM",
+    "FloorQuadrature",
+    "flow_matching",
+    "flow_matching_quadrature",
+    "meanflow",
+    "meanflow_quadrature",
+]

@@ -10,10 +10,10 @@ point (:meth:`~cmverify.exact.MixturePath.velocity_target_variance`:
 
 **How it is integrated.** The integrand is smooth, but where components of different
 scales meet, the responsibilities switch over a short distance, far out in the tails of
-the broader component. In ``d = 1``: composite Gauss–Legendre on a partition that
-follows every component's own scale, refined until two partitions agree to ``rtol``
-(default 1e-9; measured against adaptive quadrature: ≤ 1e-14 relative on seed_bimodal
-and mild_bimodal). In ``d ≥ 2``: over ``p_t = Σ_j w_j N(α μ_j, C_j)`` by a tensor
+the broader component. In ``d = 1``: adaptive composite Gauss–Legendre from a partition
+that follows every component's own scale (:func:`~cmverify.loss_floors._rules.line_rule`),
+to an error estimate ≤ ``rtol`` (default 1e-9; measured against adaptive quadrature:
+≤ 1e-14 relative on seed_bimodal and mild_bimodal). In ``d ≥ 2``: over ``p_t = Σ_j w_j N(α μ_j, C_j)`` by a tensor
 Gauss–Hermite rule per component (:func:`cmverify.reference.marginal_expectation`),
 the nodes per axis doubled until two rules agree to ``rtol``; fast where the components
 have similar scales (eight_gaussians: 128–1024 nodes per axis for 1e-10), slow where a
@@ -31,12 +31,15 @@ import numpy as np
 
 from .._validation import as_times
 from ..exact import MixturePath
-from ..reference import AccuracyWarning, marginal_expectation
+from ..reference import AccuracyWarning
+from ._rules import hermite_rule, line_rule
 
 __all__ = ["FloorQuadrature", "flow_matching", "flow_matching_quadrature"]
 
-#: First Gauss–Hermite order per axis, by dimension; doubled until converged.
-FIRST_ORDER = {1: 16, 2: 8, 3: 8, 4: 6}
+#: First Gauss–Hermite order per axis, by dimension (d ≥ 2); doubled until converged.
+FIRST_ORDER = {1: 16, 2: 8, 3: 8}
+#: The largest dimension the floor's rules reach (tensor rules: ``q^d`` nodes).
+MAX_DIM = max(FIRST_ORDER)
 #: The largest rule tried: nodes per component (``q^d``), and per axis.
 MAX_NODES_PER_COMPONENT = 2**20
 MAX_ORDER = 2048
@@ -52,12 +55,15 @@ class FloorQuadrature:
     Attributes:
         t: the time.
         value: the floor (the finer rule's value).
-        error_estimate: ``|I_q − I_{q/2}|`` of the last two rules (an upper estimate of
-            the finer one's error where the rules converge spectrally).
+        error_estimate: ``|I_q − I_{q/2}|`` of the last two rules in ``d ≥ 2``, the sum
+            of the panels' ``|G16 − G8|`` in ``d = 1`` (upper estimates of the finer
+            rule's error where the rules converge).
         order: nodes per axis of the finer rule (Gauss–Hermite; in d = 1 the 16 Gauss–
             Legendre nodes of a panel).
-        nodes: integrand evaluations of the finer rule (``K q^d``).
+        nodes: integrand evaluations (``K q^d`` of the finer rule in ``d ≥ 2``; all of
+            the adaptive refinement in ``d = 1``).
         converged: whether ``error_estimate ≤ rtol · value`` was reached.
+        r: the MeanFlow floor's second time (``None`` for the flow-matching floor).
     """
 
     t: float
@@ -66,6 +72,7 @@ class FloorQuadrature:
     order: int
     nodes: int
     converged: bool
+    r: float | None = None
 
 
 def _check(path: object) -> MixturePath:
@@ -73,72 +80,25 @@ def _check(path: object) -> MixturePath:
         raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
     if path.dim not in FIRST_ORDER:
         raise ValueError(
-            f"the floor's tensor Gauss–Hermite rules are limited to d ≤ {max(FIRST_ORDER)}, "
+            f"the floor's tensor Gauss–Hermite rules are limited to d ≤ {MAX_DIM}, "
             f"got d = {path.dim}"
         )
     return path
 
 
-def _integrand(path: MixturePath, t: float, x: np.ndarray) -> np.ndarray:
-    """``p_t(x) tr Cov(v_c | x_t = x)`` at points ``x`` of shape ``(m, 1)``."""
-    return np.exp(path.log_prob(t, x)) * path.velocity_target_variance(t, x)
-
-
-def _one_d(path: MixturePath, t: float, rtol: float) -> FloorQuadrature:
-    """d = 1: composite Gauss–Legendre (16 nodes a panel) on the union of per-component
-    partitions ``μ_j ± s_j · (40 i / m)``, ``i = 0 … m`` (``s_j`` the std of ``p_t``'s
-    component ``j``: each component's scale is resolved, however different), ``m``
-    doubled from 8 until two partitions agree to ``rtol``. Beyond 40 std the tails are
-    below ``e^{-800}``."""
-    marginal = path.marginal(t)
-    means, stds = marginal.means[:, 0], np.sqrt(marginal.covs[:, 0, 0])
-    z, w = np.polynomial.legendre.leggauss(16)
-
-    def rule(m: int) -> tuple[float, int]:
-        steps = np.linspace(-40.0, 40.0, 2 * m + 1)
-        edges = np.unique(
-            np.concatenate([mu + sd * steps for mu, sd in zip(means, stds, strict=True)])
-        )
-        lo, hi = edges[:-1], edges[1:]
-        half = 0.5 * (hi - lo)
-        nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * z[None]
-        values = _integrand(path, t, nodes.reshape(-1, 1)).reshape(nodes.shape)
-        return float(np.sum(half * (values @ w))), nodes.size
-
-    m = 8
-    previous, _ = rule(m)
-    while True:
-        m *= 2
-        current, size = rule(m)
-        error = abs(current - previous)
-        converged = error <= rtol * abs(current)
-        if converged or m >= 2**12:
-            return FloorQuadrature(t, current, error, 16, size, converged)
-        previous = current
-
-
 def _one(path: MixturePath, t: float, rtol: float) -> FloorQuadrature:
-    d, k = path.dim, path.mixture.n_components
-    if d == 1:
-        return _one_d(path, t, rtol)
+    def g(x: np.ndarray) -> np.ndarray:
+        return path.velocity_target_variance(t, x)
 
-    def rule(order: int) -> float:
-        return float(
-            marginal_expectation(
-                path, t, lambda x: path.velocity_target_variance(t, x), order=order
-            )
+    if path.dim == 1:
+        rule = line_rule(path, t, g, rtol)
+    else:
+        rule = hermite_rule(
+            path, t, g, rtol, FIRST_ORDER[path.dim], MAX_NODES_PER_COMPONENT, MAX_ORDER
         )
-
-    order = FIRST_ORDER[d]
-    previous = rule(order)
-    while True:
-        finer = 2 * order
-        current = rule(finer)
-        error = abs(current - previous)
-        converged = error <= rtol * abs(current)
-        if converged or (2 * finer) ** d > MAX_NODES_PER_COMPONENT or 2 * finer > MAX_ORDER:
-            return FloorQuadrature(t, current, error, finer, k * finer**d, converged)
-        order, previous = finer, current
+    return FloorQuadrature(
+        t, rule.value, rule.error_estimate, rule.order, rule.nodes, rule.converged
+    )
 
 
 def flow_matching_quadrature(

@@ -10,6 +10,7 @@ from ._documents_conventions import conventions
 from ._documents_ct import ct_gauss, ct_global, ct_local, swap_local
 from ._documents_flowmaps import flowmap_identities, meanflow_identity
 from ._documents_path import flow_gauss, flow_velocity, int_boundary, param_boundary
+from ._documents_targets import meanflow_floor, shortcut_base
 
 __all__ = ["DERIVATIONS", "derivations"]
 
@@ -26,6 +27,8 @@ DERIVATIONS = {
     "PARAM-BOUNDARY": param_boundary,
     "FLOWMAP-IDENTITIES": flowmap_identities,
     "MEANFLOW-IDENTITY": meanflow_identity,
+    "MEANFLOW-FLOOR": meanflow_floor,
+    "SHORTCUT-BASE": shortcut_base,
     "CONVENTIONS": conventions,
 }
 

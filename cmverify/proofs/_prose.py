@@ -27,6 +27,7 @@ _MATH_CHARS = {
     "π": r"\pi",
     "ρ": r"\rho",
     "σ": r"\sigma",
+    "τ": r"\tau",
     "φ": r"\varphi",
     "Δ": r"\Delta",
     "Σ": r"\Sigma",

@@ -1,0 +1,141 @@
+"""The MeanFlow loss floor ``E ‖∇X_{t→r}(v_c − v)‖²`` against truths computed another way:
+the Gaussian closed form (d = 2, 3), the x-side integral with the Jacobian of the
+variational equation (d = 1, where the library integrates on the data side with the
+density-ratio Jacobian), the flow-matching floor at ``r = t``, Monte Carlo of the
+definition, and the gap formula of separated modes."""
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy.optimize import minimize_scalar
+
+import cmverify as cmv
+from cmverify import loss_floors
+from cmverify.reference import ReferenceFlow
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_gaussian_data_floor_is_the_closed_form(dim):
+    """One Gaussian: ``Cov(v_c | x) = W² U diag(λ/c_t) Uᵀ`` and ``∇X_{t→r} = U diag(√(c_r/c_t))
+    Uᵀ`` everywhere, so the floor is ``W_t² Σ_i λ_i c_r,i / c_t,i²`` (``c = α² λ + σ²``)."""
+    rng = np.random.default_rng(dim)
+    a = rng.standard_normal((dim, dim))
+    cov = a @ a.T / dim + 0.2 * np.eye(dim)
+    trig = cmv.Interpolant.trig()
+    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [np.ones(dim)], [cov]), trig)
+    lam = np.linalg.eigvalsh(cov)
+    for t, r in [(0.5, 0.25), (0.9, 0.1), (1.0, 0.0)][: 3 if dim == 2 else 1]:
+        at, ar = trig.at(t), trig.at(r)
+        c_t = float(at.alpha) ** 2 * lam + float(at.sigma) ** 2
+        c_r = float(ar.alpha) ** 2 * lam + float(ar.sigma) ** 2
+        truth = float(at.wronskian) ** 2 * np.sum(lam * c_r / c_t**2)
+        (record,) = loss_floors.meanflow_quadrature(path, t, r)
+        assert record.value == pytest.approx(truth, rel=1e-9) and record.converged
+        assert record.r == r
+
+
+@pytest.mark.parametrize("interpolant", ["linear", "trig"])
+def test_one_dimensional_floor_matches_the_x_side_integral_with_the_ode_jacobian(interpolant):
+    """The library integrates on the data side with ``∇X = p_t(x)/p_r(X)``; here the same
+    floor ``∫ p_t(x) ∇X(x)² C(x) dx`` by a fixed composite Gauss–Legendre rule in ``x``
+    (2,400 nodes; mild_bimodal's integrand is smooth on that scale) with ``∇X`` from the
+    variational equation: agreement far below the 1e-7 aimed at."""
+    path = cmv.MixturePath(cmv.mixtures.mild_bimodal(), getattr(cmv.Interpolant, interpolant)())
+    flow = ReferenceFlow(path)
+    t, r = 0.6, 0.1
+
+    z, w = np.polynomial.legendre.leggauss(20)  # composite rule: 120 panels on [−9, 9]
+    edges = np.linspace(-9.0, 9.0, 121)
+    half = np.diff(edges)[:, None] / 2
+    x = ((edges[:-1, None] + edges[1:, None]) / 2 + half * z).reshape(-1, 1)
+    jac = flow.jacobian(x, t, r)[:, 0, 0]
+    values = np.exp(path.log_prob(t, x)) * jac**2 * path.velocity_target_variance(t, x)
+    truth = float(np.sum((values.reshape(half.shape[0], -1) @ w) * half[:, 0]))
+    (record,) = loss_floors.meanflow_quadrature(path, t, r)
+    assert record.value == pytest.approx(truth, rel=1e-8)
+    assert record.error_estimate <= 1e-7 * record.value
+
+
+def test_at_r_equal_t_it_is_the_flow_matching_floor():
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
+    assert loss_floors.meanflow(path, 0.4, 0.4) == loss_floors.flow_matching(path, 0.4)
+
+
+def test_floor_is_the_meanflow_loss_of_the_exact_average_velocity_by_monte_carlo():
+    """Sample ``x0, x1``, form ``u_tgt − u = ∇X_{t→r}(x_t)(v_c − v)`` (the target's error at the
+    exact ``u``, module docstring) and average its square: within 4 standard errors of
+    the floor. (d = 1: ``∇X`` from the variational equation, not the density ratio.)"""
+    path = cmv.MixturePath(cmv.mixtures.mild_bimodal(), cmv.Interpolant.linear())
+    t, r, n = 0.7, 0.2, 4000
+    rng = np.random.default_rng(5)
+    x0 = path.mixture.sample(n, rng)
+    x1 = rng.standard_normal(x0.shape)
+    at = path.interpolant.at(t)
+    xt = float(at.alpha) * x0 + float(at.sigma) * x1
+    error = (float(at.dalpha) * x0 + float(at.dsigma) * x1) - path.velocity(t, xt)
+    jac = ReferenceFlow(path).jacobian(xt, t, r)
+    sq = np.sum(np.einsum("nab,nb->na", jac, error) ** 2, axis=1)
+    floor = loss_floors.meanflow(path, t, r)
+    assert abs(np.mean(sq) - floor) < 4 * np.std(sq, ddof=1) / np.sqrt(n)
+
+
+def test_separated_modes_the_floor_at_r_zero_is_the_gap():
+    """seed_bimodal (p_0 ≈ e^-111 between its modes): the whole gap of p_0 is the image of
+    one point ``x*`` at time t (the map contracts it), so the floor at ``r = 0`` is
+    ``p_t(x*)² C(x*) ∫ dy / p_0(y)`` over the gap — about 1.6e46 at ``t = 0.5``, against
+    1.37 at ``r = t``: no training loss can show the floor there."""
+    path = cmv.MixturePath(cmv.mixtures.seed_bimodal(), cmv.Interpolant.linear())
+    t = 0.5
+    found = minimize_scalar(
+        lambda y: path.log_prob(0.0, np.array([[y]]))[0], bounds=(-0.9, 1.9), method="bounded"
+    )
+    y_gap, low = found.x, found.fun
+    x_star = ReferenceFlow(path).map(np.array([[y_gap]]), 0.0, t)
+    p_star = np.exp(path.log_prob(t, x_star)[0])
+    c_star = path.velocity_target_variance(t, x_star)[0]
+    scaled, _ = integrate.quad(
+        lambda y: np.exp(low - path.log_prob(0.0, np.array([[y]]))[0]),
+        y_gap - 0.5,
+        y_gap + 0.5,
+        points=[y_gap],
+        limit=200,
+    )
+    gap = p_star**2 * c_star * scaled * np.exp(-low)
+    floor = loss_floors.meanflow(path, t, 0.0)
+    assert floor == pytest.approx(gap, rel=1e-6)
+    assert floor > 1e45 and loss_floors.meanflow(path, t, t) < 2
+
+
+def test_bad_input_is_refused_by_name():
+    path = cmv.MixturePath(cmv.mixtures.mild_bimodal(), cmv.Interpolant.linear())
+    with pytest.raises(ValueError, match=r"MeanFlow's u\(z, r, t\) has r ≤ t"):
+        loss_floors.meanflow(path, 0.2, 0.5)
+    with pytest.raises(TypeError, match="path must be a MixturePath"):
+        loss_floors.meanflow(path.mixture, 0.5, 0.2)
+    big = cmv.MixturePath(cmv.GaussianMixture([1.0], [np.zeros(4)], [np.eye(4)]))
+    with pytest.raises(ValueError, match="limited to d ≤ 3, got d = 4"):
+        loss_floors.meanflow(big, 0.5, 0.2)
+    values = loss_floors.meanflow(path, [0.5, 0.6], 0.1)
+    assert values.shape == (2,) and np.all(values > 0)
+
+
+@pytest.mark.parametrize("interpolant", ["linear", "trig"])
+def test_target_covariance_is_the_posterior_covariance_scaled(interpolant):
+    """``Cov(v_c | x) = (W/σ)² Cov(x0 | x)`` with ``Cov(x0 | x)`` from the posterior mixture
+    (weights, component means and covariances: the law of total covariance), and its
+    trace is ``velocity_target_variance``."""
+    interp = getattr(cmv.Interpolant, interpolant)()
+    path = cmv.MixturePath(cmv.mixtures.random_mixture(3, 4, 1), interp)
+    for t in (0.2, 0.7):
+        x = path.sample(t, 50, np.random.default_rng(2))
+        cov = path.velocity_target_covariance(t, x)
+        post = path.posterior(t, x)
+        r, means = post.weights, post.means
+        mean = np.einsum("nk,nkd->nd", r, means)
+        dev = means - mean[:, None]
+        total = np.einsum("nk,nkab->nab", r, post.covs) + np.einsum("nk,nka,nkb->nab", r, dev, dev)
+        at = interp.at(t)
+        scaled = (float(at.wronskian) / float(at.sigma)) ** 2 * total
+        assert np.max(np.abs(cov - scaled)) < 1e-13 * np.max(np.abs(cov))
+        trace = np.trace(cov, axis1=1, axis2=2)
+        assert np.allclose(trace, path.velocity_target_variance(t, x), rtol=1e-14, atol=0)
