@@ -47,6 +47,7 @@ DESIGN_IDS = [
     "MEANFLOW-FLOOR",
     "MEANFLOW-WEIGHTING",
     "SHORTCUT-BASE",
+    "SCM-TANGENT",
     "CONVENTIONS",
 ]
 QUICK = BatteryConfig.quick_config()

@@ -70,3 +70,17 @@ def test_meanflow_weighting_fixed_point_is_an_m_estimate_not_the_mean():
     assert np.max(np.abs(u_gauss - gaussian.velocity(0.5, y))) < 1e-13
     checks = measure_meanflow_weighting(MILD, QUICK, np.random.default_rng(0))
     assert all(c.passed for c in checks), [(c.name, c.measured) for c in checks]
+
+
+def test_scm_tangent_passes_and_a_wrong_tangent_expansion_would_fail():
+    """SCM-TANGENT on mild_bimodal: sCD's tangent is zero at f*, sCT's normalized tangent
+    has mean ≈ 0.1 at c = 0.1 (f* is not its fixed point), its large-c expansion and the
+    discrete gradient's order-Δ approach pass; on Gaussian data the mean is 0."""
+    from cmverify.claims._tangents import measure_scm_tangent
+
+    checks = measure_scm_tangent(MILD, QUICK, np.random.default_rng(0))
+    assert all(c.passed for c in checks), [(c.name, c.measured) for c in checks]
+    order = next(c for c in checks if "order of E[g_c" in c.name)
+    assert "|E[ĝ]| up to 0.1" in order.detail
+    symmetric = measure_scm_tangent(Case.named("gaussian", "trig"), QUICK, np.random.default_rng(0))
+    assert any("symmetric law" in c.name and c.passed for c in symmetric)

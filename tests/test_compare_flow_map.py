@@ -361,12 +361,12 @@ def test_a_torch_network_s_eulerian_residual_is_taken_by_jvp():
     whose pair errors are ``s |b|``; a numpy twin is measured by differences."""
     torch = pytest.importorskip("torch")
     exact = compare_flow_map(
-        _torch_gaussian_map(torch, [0.0, 0.0]), gaussian_path(), pairs=PAIRS, n=100
+        _torch_gaussian_map(torch, [0.0, 0.0]), gaussian_path(), pairs=PAIRS[:3], n=40
     )
     assert exact.ok and max(r.max_error for r in exact.pairs) < 1e-9
     assert all(r.eulerian_method == "jvp" and r.eulerian_rms < 1e-13 for r in exact.pairs)
     b = np.array([0.03, -0.04])
-    biased = compare_flow_map(_torch_gaussian_map(torch, b), gaussian_path(), pairs=PAIRS, n=100)
+    biased = compare_flow_map(_torch_gaussian_map(torch, b), gaussian_path(), pairs=PAIRS[:3], n=40)
     for r in biased.pairs:
         assert r.eulerian_rms == pytest.approx(0.05, rel=1e-12)
         assert r.max_error == pytest.approx(r.s * 0.05, rel=1e-8)

@@ -101,7 +101,7 @@ def test_noise_at_zero_convention_negates_the_velocity_and_reverses_time():
 def test_a_constant_bias_is_reported_at_its_size_and_the_loss_splits():
     path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.trig())
     bias = np.array([0.03, -0.04])  # |b| = 0.05
-    result = compare_velocity(lambda t, x: path.velocity(t, x) + bias, path, n=4000)
+    result = compare_velocity(lambda t, x: path.velocity(t, x) + bias, path, n=2000)
     for r in result.per_time:
         assert r.rmse == pytest.approx(0.05, rel=1e-12)
         assert r.max_error == pytest.approx(0.05, rel=1e-12)

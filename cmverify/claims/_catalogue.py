@@ -24,6 +24,7 @@ from ._local import measure_ct_local, measure_euler_local, measure_swap_local
 from ._losses import measure_song_t2
 from ._multistep import measure_multistep
 from ._results import Check, ClaimResult
+from ._tangents import measure_scm_tangent
 from ._targets import measure_meanflow_floor, measure_meanflow_weighting, measure_shortcut_base
 
 __all__ = ["CATALOGUE", "Claim", "Measure", "catalogue_markdown"]
@@ -256,6 +257,20 @@ _CLAIMS = (
         measure_shortcut_base,
     ),
     Claim(
+        "SCM-TANGENT",
+        "sCM's tangent at the exact f*: zero for sCD, biased when normalized in sCT",
+        "g = ∂_t f* + ∇f* · dx/dt is 0 with dx/dt = v (sCD keeps f*, normalized or not); with "
+        "dx/dt = v_c it is ∇f*(v_c − v), of conditional mean 0, but E[g/(‖g‖ + c) | x_t] ≠ 0 "
+        "unless its law is symmetric (Gaussian data): −E[g‖g‖]/c² + O(c⁻³) for large c; the "
+        "discrete CT gradient (f*(t, x_t) − f*(t − Δ, x_{t−Δ}))/Δ → g at order Δ",
+        (
+            *mixture_cases(("mild_bimodal",), _LINEAR_QUICK),
+            Case.named("gaussian", "trig"),
+            *_EIGHT_BOTH,
+        ),
+        measure_scm_tangent,
+    ),
+    Claim(
         "CONVENTIONS",
         "every method's network converts to X_{s→t}",
         "for each kind of cmverify.flowmaps (map, consistency, MeanFlow, Align Your Flow, "
@@ -268,7 +283,7 @@ _CLAIMS = (
 
 #: Claim ID → :class:`Claim`, in the order of DESIGN.md's catalogue and then its contract
 #: additions (FLOWMAP-IDENTITIES, MEANFLOW-IDENTITY, the training targets MEANFLOW-FLOOR,
-#: MEANFLOW-WEIGHTING and SHORTCUT-BASE, CONVENTIONS) (read-only).
+#: MEANFLOW-WEIGHTING, SHORTCUT-BASE and SCM-TANGENT, CONVENTIONS) (read-only).
 CATALOGUE: Mapping[str, Claim] = MappingProxyType({c.id: c for c in _CLAIMS})
 
 

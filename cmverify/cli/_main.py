@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument(
         "--quick",
         action="store_true",
-        help="one interpolant per mixture, fewer points (about 25 s on 2 cores)",
+        help="one interpolant per mixture, fewer points (about 30 s on 2 cores)",
     )
     verify.add_argument(
         "--claim", action="append", metavar="ID", help="run only this claim (repeatable)"
