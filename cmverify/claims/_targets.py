@@ -47,6 +47,7 @@ __all__ = [
     "measure_meanflow_floor",
     "measure_meanflow_weighting",
     "measure_shortcut_base",
+    "order_and_ratio",
     "shortcut_fixed_point",
     "weighted_fixed_point",
 ]
@@ -145,6 +146,30 @@ def measure_meanflow_floor(
     return checks
 
 
+def order_and_ratio(
+    names: tuple[str, str],
+    steps: np.ndarray,
+    differences: np.ndarray,
+    predicted: np.ndarray,
+    expected_order: float,
+    budget: str,
+    detail: str = "",
+) -> list[Check]:
+    """Two checks of a measured expansion ``differences[j] ≈ C steps[j]^q``: the order (the
+    least-squares slope on the five smallest steps, against ``expected_order`` ±
+    :data:`ORDER_TOLERANCE`) and the leading coefficient (the projection of the last,
+    smallest-step difference on ``predicted``, against 1 ± :data:`RATIO_TOLERANCE`)."""
+    fit = fit_order(steps, [np.linalg.norm(dd) for dd in differences], points=5)
+    ratio = float(np.sum(differences[-1] * predicted) / np.sum(predicted * predicted))
+    order_detail = fit.describe() + (f"; {detail}" if detail else "")
+    return [
+        Check.against(
+            names[0], "", fit.order, expected_order, ORDER_TOLERANCE, budget, detail=order_detail
+        ),
+        Check.against(names[1], "", ratio, 1.0, RATIO_TOLERANCE, budget),
+    ]
+
+
 def shortcut_fixed_point(
     path: MixturePath,
     x: np.ndarray,
@@ -202,34 +227,16 @@ def measure_shortcut_base(
     differences = np.array(
         [shortcut_fixed_point(path, x, t, span, h, base) - exact for h in d_mins]
     )
-    errors = np.array([np.linalg.norm(dd) for dd in differences])
-    fit = fit_order(d_mins, errors, points=5)
     predicted = d_mins[-1] * _euler_error_coefficient(path, x, t, span)
-    measured = differences[-1]
-    ratio = float(np.sum(measured * predicted) / np.sum(predicted * predicted))
     budget = (
         "relative O(d_min) correction ≈ d_min·O(1) at the smallest d_min; E by DOP853 at "
         "rtol 1e-10 with a by 6th-order differences (≲ 1e-7); X_{1→0} to 1e-10"
     )
-    return [
-        Check.against(
-            "fixed point − X_{1→0}: order in d_min",
-            "",
-            fit.order,
-            1.0,
-            ORDER_TOLERANCE,
-            budget,
-            detail=fit.describe(),
-        ),
-        Check.against(
-            f"leading coefficient d_min·E, measured/predicted at d_min = 1/{round(1 / d_mins[-1])}",
-            "",
-            ratio,
-            1.0,
-            RATIO_TOLERANCE,
-            budget,
-        ),
-    ]
+    names = (
+        "fixed point − X_{1→0}: order in d_min",
+        f"leading coefficient d_min·E, measured/predicted at d_min = 1/{round(1 / d_mins[-1])}",
+    )
+    return order_and_ratio(names, d_mins, differences, predicted, 1.0, budget)
 
 
 def weighted_fixed_point(
@@ -332,27 +339,11 @@ def measure_meanflow_weighting(
         )
         return checks
     differences = np.array([weighted_fixed_point(path, t, x, 1.0, eps)[0] - v for eps in LARGE_EPS])
-    fit = fit_order(1.0 / LARGE_EPS, [np.linalg.norm(dd) for dd in differences], points=5)
     predicted = -third / LARGE_EPS[-1]
-    ratio = float(np.sum(differences[-1] * predicted) / np.sum(predicted * predicted))
     budget = "relative O(1/ε) correction ≈ Var(v_c | x_t)/ε ≲ 1e-2 at the largest ε"
-    checks += [
-        Check.against(
-            "p = 1, large ε: order of u − v in 1/ε",
-            "",
-            fit.order,
-            1.0,
-            ORDER_TOLERANCE,
-            budget,
-            detail=fit.describe(),
-        ),
-        Check.against(
-            f"u − v = −(p/ε) E[Δ |Δ|² | x_t]: measured/predicted at ε = {LARGE_EPS[-1]:g}",
-            "",
-            ratio,
-            1.0,
-            RATIO_TOLERANCE,
-            budget,
-        ),
-    ]
+    names = (
+        "p = 1, large ε: order of u − v in 1/ε",
+        f"u − v = −(p/ε) E[Δ |Δ|² | x_t]: measured/predicted at ε = {LARGE_EPS[-1]:g}",
+    )
+    checks += order_and_ratio(names, 1.0 / LARGE_EPS, differences, predicted, 1.0, budget)
     return checks
