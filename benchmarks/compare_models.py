@@ -51,11 +51,11 @@ def main() -> None:
     compare_flow_map(cheap, path, kind="map", n=1000)
     t_flow_map = time.perf_counter() - start
 
-    from cmverify.compare._flow_map import _references  # the references alone
+    from cmverify.compare._flow_map import _Frame, _references  # the references alone
 
     pairs = default_pairs("map")
     start = time.perf_counter()
-    points, _ = _references(path, pairs, 1000, 0)
+    points, _ = _references(_Frame(path, 1.0), pairs, 1000, 0)
     t_restarts = time.perf_counter() - start
     x = np.concatenate([points[s] for s, _ in pairs])
     s_rows = np.repeat([s for s, _ in pairs], 1000)
