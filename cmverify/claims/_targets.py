@@ -295,9 +295,9 @@ def measure_meanflow_weighting(
     x = path.sample(t, max(4, settings.local_points // 2), rng)
     v = path.velocity(t, x)
     spread = np.sqrt(path.velocity_target_variance(t, x))
-    checks = []
+    checks, fixed = [], {}
     for p in WEIGHT_POWERS:
-        u, residual = weighted_fixed_point(path, t, x, p, WEIGHT_EPS)
+        u, residual = fixed[p] = weighted_fixed_point(path, t, x, p, WEIGHT_EPS)
         bias = float(np.max(np.linalg.norm(u - v, axis=1) / spread))
         checks.append(
             Check(
@@ -327,7 +327,7 @@ def measure_meanflow_weighting(
     )
     size = float(np.linalg.norm(third))
     if size <= SYMMETRIC_TOLERANCE * float(np.linalg.norm(spread)) ** 3:  # symmetric law
-        u, _ = weighted_fixed_point(path, t, x, 1.0, WEIGHT_EPS)
+        u, _ = fixed[1.0]
         checks.append(
             Check(
                 "symmetric posterior of v_c (third moment 0): u = v for p = 1, |u − v| / spread",

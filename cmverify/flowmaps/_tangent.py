@@ -73,11 +73,14 @@ def eulerian_residual_jvp(flow_map: FlowMap, x: np.ndarray, s: float, t: float) 
     xt, st, tt = caller.tensors([x, np.full(n, s), np.full(n, t)])
     net = caller.model
     with caller.evaluating():
+        # clones: a network that edits its input in place cannot change the next call's
         _, v = torch.func.jvp(
-            lambda end: _as_map(flow_map, net, xt, st, end), (st,), (torch.ones_like(st),)
+            lambda end: _as_map(flow_map, net, xt.clone(), st.clone(), end),
+            (st,),
+            (torch.ones_like(st),),
         )
         out, residual = torch.func.jvp(
-            lambda points, start: _as_map(flow_map, net, points, start, tt),
+            lambda points, start: _as_map(flow_map, net, points, start, tt.clone()),
             (xt, st),
             (v, torch.ones_like(st)),
         )
