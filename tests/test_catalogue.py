@@ -48,6 +48,7 @@ DESIGN_IDS = [
     "MEANFLOW-WEIGHTING",
     "SHORTCUT-BASE",
     "SCM-TANGENT",
+    "PSEUDO-HUBER",
     "CONVENTIONS",
 ]
 QUICK = BatteryConfig.quick_config()

@@ -29,7 +29,7 @@ def test_verify_quick_runs_the_whole_battery_and_passes(capsys):
     assert main(["verify", "--quick"]) == 0
     out = capsys.readouterr()
     assert f"{len(CATALOGUE)} of {len(CATALOGUE)} claims pass" in out.out
-    assert len(CATALOGUE) == 21
+    assert len(CATALOGUE) == 22
     assert "log p_t" in out.out  # the seed path's quantities
     assert "MULTISTEP: PASS" in out.err  # progress lines go to stderr
     assert re.search(r"FLOW-MAP eight_gaussians/linear \(\d+\.\d\d s\)", out.err)

@@ -192,7 +192,7 @@ def test_compare_cli(tmp_path, capsys):
     model_file = tmp_path / "mymodel.py"
     model_file.write_text(
         "import cmverify as cmv\n"
-        "FLOW = cmv.ReferenceFlow(cmv.MixturePath(cmv.mixtures.seed_bimodal()))\n"
+        "FLOW = cmv.ReferenceFlow(cmv.MixturePath(cmv.mixtures.mild_bimodal()))\n"
         "def model(t, x):\n    return FLOW.consistency(t, x)\n"
     )
     out = tmp_path / "report"
@@ -201,7 +201,7 @@ def test_compare_cli(tmp_path, capsys):
             "compare",
             f"{model_file}:model",
             "--mixture",
-            "seed_bimodal",
+            "mild_bimodal",
             "-n",
             "300",
             "--json",
@@ -211,7 +211,7 @@ def test_compare_cli(tmp_path, capsys):
     )
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["ok"] and payload["path"].startswith("seed_bimodal")
+    assert payload["ok"] and payload["path"].startswith("mild_bimodal")
     assert (out / "comparison.md").exists() and (out / "error_vs_t.png").exists()
     assert main(["compare", "nofile.py:model"]) == 2
 

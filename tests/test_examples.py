@@ -239,7 +239,7 @@ def test_compare_my_model_example_gets_its_derived_errors(tmp_path, capsys):
         assert sum(sampler["mode_frequencies"]) == pytest.approx(1.0)
         assert sampler["energy_distance"] >= 0.0
     assert (out / "comparison.md").read_text().startswith("# Comparison of `shrunk_model`")
-    assert namespace["main"](["-n", str(n), "--rtol", "0.04"]) == 1
+    assert namespace["main"](["-n", "100", "--rtol", "0.04"]) == 1
     printed = capsys.readouterr().out
     assert "**FAILED: RMSE exceeds 0.0808 at t = 0.1" in printed and "wrote" not in printed
 

@@ -25,16 +25,17 @@ def test_committed_documents_are_regenerated_identically(derivation):
 
 @pytest.mark.parametrize("derivation", derivations(), ids=lambda d: d.claim)
 def test_a_changed_sign_is_caught(derivation):
-    """On a copy: flip the sign of one side of every proven step in turn (definitions
-    assert nothing and are not checked)."""
+    """Flip the sign of one side of every proven step in turn: the check fails on that step
+    (definitions assert nothing and are not checked). The other steps are unchanged and
+    proven by ``test_every_step_is_proven``; re-verifying them per broken step made this
+    test quadratic in the number of steps (16 s for CONVENTIONS)."""
     for i in derivation.proven():
         step = derivation.steps[i]
         if sp.simplify((step.rhs).doit()) == 0:
             broken = dataclasses.replace(step, rhs=step.rhs + 1)
         else:
             broken = dataclasses.replace(step, rhs=-step.rhs)
-        steps = (*derivation.steps[:i], broken, *derivation.steps[i + 1 :])
-        assert dataclasses.replace(derivation, steps=steps).verify() == [i]
+        assert not broken.holds(), f"{derivation.claim}.{i + 1}"
 
 
 @pytest.mark.parametrize("derivation", derivations(), ids=lambda d: d.claim)

@@ -9,6 +9,7 @@ from ._derivation import Derivation
 from ._documents_conventions import conventions
 from ._documents_ct import ct_gauss, ct_global, ct_local, swap_local
 from ._documents_flowmaps import flowmap_identities, meanflow_identity
+from ._documents_losses import pseudo_huber, scm_tangent
 from ._documents_path import flow_gauss, flow_velocity, int_boundary, param_boundary
 from ._documents_targets import meanflow_floor, shortcut_base
 
@@ -29,6 +30,8 @@ DERIVATIONS = {
     "MEANFLOW-IDENTITY": meanflow_identity,
     "MEANFLOW-FLOOR": meanflow_floor,
     "SHORTCUT-BASE": shortcut_base,
+    "SCM-TANGENT": scm_tangent,
+    "PSEUDO-HUBER": pseudo_huber,
     "CONVENTIONS": conventions,
 }
 

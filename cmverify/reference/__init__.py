@@ -15,6 +15,7 @@ from ._orders import refine_until_asymptotic as refine_until_asymptotic
 from ._orders import step_sizes as step_sizes
 from ._quadrature import MAX_DIM as MAX_DIM
 from ._quadrature import conditional_expectation as conditional_expectation
+from ._quadrature import conditional_nodes as conditional_nodes
 from ._quadrature import gauss_hermite as gauss_hermite
 from ._quadrature import joint_expectation as joint_expectation
 from ._quadrature import marginal_expectation as marginal_expectation
@@ -41,6 +42,7 @@ __all__ = [
     "ReferenceFlow",
     "SolverFailure",
     "conditional_expectation",
+    "conditional_nodes",
     "fit_order",
     "gauss_hermite",
     "gaussian_flow_map",

@@ -29,6 +29,7 @@ from ..exact import MixturePath
 __all__ = [
     "MAX_DIM",
     "conditional_expectation",
+    "conditional_nodes",
     "gauss_hermite",
     "joint_expectation",
     "marginal_expectation",
@@ -78,15 +79,13 @@ def _weighted_sum(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.einsum("nm...,nm->n...", values, weights)
 
 
-def conditional_expectation(
-    path: MixturePath, t: float, y: object, g: Integrand, *, order: int | None = None
-) -> np.ndarray:
-    """``E[g(x0, x1) | x_t = y]`` for each row of ``y`` (shape ``(n, d)``), ``t ∈ (0, 1]``.
-
-    ``g`` receives ``x0`` and ``x1`` of shape ``(n, M, d)`` (``M = K q^d`` nodes per
-    point) and returns ``(n, M)`` or ``(n, M, m)``; the result has shape ``(n,)`` or
-    ``(n, m)``.
-    """
+def conditional_nodes(
+    path: MixturePath, t: float, y: object, *, order: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The posterior rule given ``x_t = y`` (module docstring): nodes ``x0`` and ``x1`` of
+    shape ``(n, M, d)`` (``M = K q^d``) and weights ``(n, M)`` summing to 1 per point, so
+    that ``E[g(x0, x1) | x_t = y_i] ≈ Σ_j weights[i, j] g(x0[i, j], x1[i, j])``. For
+    estimators that are not expectations (medians, M-estimates) of the posterior law."""
     y = as_points(y, path.dim)
     tt = as_times(t)
     if tt.ndim != 0:
@@ -105,6 +104,19 @@ def conditional_expectation(
     x0 = x0.reshape(n, k * nq, d)
     x1 = (y[:, None, :] - a * x0) / s
     weights = (post.weights[:, :, None] * w[None, None]).reshape(n, k * nq)
+    return x0, x1, weights
+
+
+def conditional_expectation(
+    path: MixturePath, t: float, y: object, g: Integrand, *, order: int | None = None
+) -> np.ndarray:
+    """``E[g(x0, x1) | x_t = y]`` for each row of ``y`` (shape ``(n, d)``), ``t ∈ (0, 1]``.
+
+    ``g`` receives ``x0`` and ``x1`` of shape ``(n, M, d)`` (``M = K q^d`` nodes per
+    point, :func:`conditional_nodes`) and returns ``(n, M)`` or ``(n, M, m)``; the result
+    has shape ``(n,)`` or ``(n, m)``.
+    """
+    x0, x1, weights = conditional_nodes(path, t, y, order=order)
     return _weighted_sum(g(x0, x1), weights)
 
 
