@@ -276,7 +276,7 @@ _CLAIMS = (
         "iCT/ECT's pseudo-Huber loss: consistent for c > 0, biased by a median at c = 0",
         "one CT step's fixed point under √(‖r‖² + c²) − c, W = ∇F (v − v_c): for c > 0 it is "
         "the squared loss's minus Δ³ E[W‖W‖² | x_t]/(2c²) (order 3, below CT's O(Δ²): "
-        "consistent) once Δ‖W‖ ≪ c, i.e. Δ ≲ 1e-3 for iCT's c = 0.00054√d; for c = 0 it is "
+        "consistent) once Δ‖W‖ ≲ c/8, i.e. Δ ≲ 6e-5 here for iCT's c = 0.00054√d; for c = 0 it is "
         "the geometric median, off by Δ gmed(W | x_t) (order 1), and in d = 1 the induction "
         "converges at order 1 to the flow of the median velocity α̇ m + σ̇ (x − α m)/σ (m the "
         "posterior median of x0), not to f*",

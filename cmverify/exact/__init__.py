@@ -36,3 +36,12 @@ __all__ = [
     "time_step",
     "velocity_decomposition_residual",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``TorchMixturePath`` on first use: importing it imports torch (optional)."""
+    if name == "TorchMixturePath":
+        from ._torch import TorchMixturePath
+
+        return TorchMixturePath
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,7 @@ without checks, for callers that validated already (a flow map's solver, on ever
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,6 +48,9 @@ from ._mixture import GaussianMixture
 from ._posterior import PosteriorMixture
 from ._scaled import evaluate_scaled
 from ._target import velocity_target_covariance, velocity_target_variance
+
+if TYPE_CHECKING:
+    from ._torch import TorchMixturePath
 
 __all__ = ["MixturePath"]
 
@@ -106,6 +110,17 @@ class MixturePath:
 
     def __repr__(self) -> str:
         return f"MixturePath({self._mixture!r}, {self._interpolant!r})"
+
+    def to_torch(self, dtype: object = None, device: object = "cpu") -> TorchMixturePath:
+        """This path as differentiable torch functions (:class:`~cmverify.exact.TorchMixturePath`:
+        ``velocity``, ``denoiser``, ``expected_noise``, ``score``, ``log_prob``,
+        ``velocity_jacobian``), from the same closed forms; ``dtype`` ``torch.float64``
+        (default) or ``torch.float32``, on ``device``. Needs torch (``cmverify[torch]``)."""
+        import torch
+
+        from ._torch import TorchMixturePath
+
+        return TorchMixturePath(self, torch.float64 if dtype is None else dtype, device)
 
     # -- shared evaluation ------------------------------------------------------------
     def _validated(self, t: object, x: object) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ def scm_tangent() -> Derivation:
             sp.Integer(0),
             "sCD's tangent $∂_t f + ∂_z f · v$ at $f = f* = X_{t→0}$ is zero: the Eulerian "
             "identity (E) of FLOWMAP-IDENTITIES, here for Gaussian data, where "
-            "$f*(t, z) = α_0 μ + \\sqrt{c_0/c_t}(z − α_t μ)$. Zero divided by "
+            "$f*(t, z) = α_0 μ + \\sqrt{c(0)/c(t)}(z − α_t μ)$ with $c(t) = α_t² λ + σ_t²$. Zero divided by "
             "$(0 + c)$ is zero: normalization keeps $f*$ a fixed point of sCD.",
         ),
         Step(
@@ -47,7 +47,8 @@ def scm_tangent() -> Derivation:
             g * h - g * norm * h**2 + sp.O(h**3),
             "Normalized, $g/(\\lVert g\\rVert + c)$ with $h = 1/c$: its conditional mean is "
             "$E[g] h − E[g \\lVert g\\rVert] h² + O(h³) = −E[g \\lVert g\\rVert]/c² + O(c^{-3})$, "
-            "not zero unless the law of $g_c$ given $x_t$ is symmetric (Gaussian data): "
+            "zero for a law of $g_c$ symmetric about 0 (Gaussian data), and in general not "
+            "(its leading term is nonzero wherever $E[g_c ‖g_c‖ | x_t] ≠ 0$): "
             "$f*$ is not the fixed point of normalized sCT.",
         ),
         Step(
@@ -77,7 +78,7 @@ def scm_tangent() -> Derivation:
         statement=(
             "At $f*$ sCD's tangent is 0 (normalized or not); sCT's is $g_c = ∇f*(v_c − v)$, "
             "of conditional mean 0, but its normalized mean is $−E[g_c \\lVert g_c\\rVert | x_t]/c² "
-            "+ O(c^{-3})$, nonzero for a skewed law; the discrete gradient tends to $g_c$ at "
+            "+ O(c^{-3})$, nonzero wherever $E[g_c \\lVert g_c\\rVert | x_t] ≠ 0$; the discrete gradient tends to $g_c$ at "
             "order $Δ$."
         ),
         steps=steps,
@@ -142,7 +143,7 @@ def pseudo_huber() -> Derivation:
             "… with the median velocity $\\tilde{v} = α̇ m + σ̇ (y − α m)/σ$: the same formula as "
             "$v$ with the posterior median in place of the posterior mean. So the $c = 0$ "
             "induction converges at order 1 to the flow of $\\tilde{v}$, not of $v$, and its local "
-            "error $f_{t−Δ}(y − Δ \\tilde{v}) − f*(t, y) = Δ ∂_y f* (v − \\tilde{v}) + O(Δ²)$ is of order 1 "
+            "error $f_{t−Δ}(y − Δ \\tilde{v}) − f_{t−Δ}(X_{t→t−Δ}(y)) = Δ ∂_y f_{t−Δ} (v − \\tilde{v}) + O(Δ²)$ (with $f_{t−Δ} = f*$ at the step measured) is of order 1 "
             "wherever the posterior is skewed.",
         ),
     )
@@ -153,7 +154,7 @@ def pseudo_huber() -> Derivation:
             "with $ρ_c(r) = \\sqrt{\\lVert r\\rVert² + c²} − c$; one CT step regresses the online "
             "value at $x_t$ on $Z = F(x_{t−Δ})$ of the same pair, $F$ the target network "
             "($f*(t − Δ, ·)$ in the induction).",
-            "$F$ smooth; $Z − F(X_{s→t−Δ}(x_t)) = Δ ∇F (v − v_c) + O(Δ²)$ (CT-LOCAL's expansion).",
+            "$F$ smooth; $Z − F(X_{t→t−Δ}(x_t)) = Δ ∇F (v − v_c) + O(Δ²)$ (CT-LOCAL's expansion).",
             "One dimension shown; in $d$ dimensions $W³$ is $W \\lVert W\\rVert²$ and the median "
             "the geometric median (which commutes with similarities only: no velocity flow).",
         ),

@@ -69,7 +69,11 @@ def _check_dim(dim: int, order: int | None) -> int:
             f"Gauss–Hermite tensor rules are limited to d ≤ {MAX_DIM} "
             f"({order or 8}^{dim} nodes per component); got d = {dim}"
         )
-    return DEFAULT_ORDER[dim] if order is None else int(order)
+    if order is None:
+        return DEFAULT_ORDER[dim]
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"order must be a whole number of nodes per axis ≥ 1, got {order!r}")
+    return int(order)
 
 
 def _weighted_sum(values: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -246,3 +246,23 @@ def stacked_numeric_function(
 
     evaluate.__doc__ = f"float64 evaluation of {exprs} at t (vectorized, stacked)"
     return evaluate
+
+
+def torch_function(exprs: Sequence[sp.Expr], t: sp.Symbol) -> Callable[..., tuple]:
+    """The same expressions as :func:`stacked_numeric_function`, lambdified to torch: a
+    function of a tensor ``t`` returning one tensor per expression, shaped, typed and
+    placed like ``t`` (constants broadcast), differentiable with autograd and
+    ``torch.func``. torch is imported by the generated code only (an optional dependency)."""
+    exprs = list(exprs)
+    compiled = sp.lambdify(t, exprs, modules="torch", cse=True)
+
+    def evaluate(tt):
+        import torch
+
+        return tuple(
+            v if isinstance(v, torch.Tensor) else torch.full_like(tt, float(v))
+            for v in compiled(tt)
+        )
+
+    evaluate.__doc__ = f"torch evaluation of {exprs} at t"
+    return evaluate

@@ -17,6 +17,7 @@ from ._expressions import (
     numeric_function,
     positive_inside,
     stacked_numeric_function,
+    torch_function,
 )
 
 __all__ = ["Coefficients", "Interpolant"]
@@ -181,22 +182,32 @@ class Interpolant:
         """Evaluate coefficient ``key`` at already validated times (no checks)."""
         return self._numeric[key](t)
 
-    def _numeric_stack(self, keys: tuple[str, ...]) -> Callable[[np.ndarray], np.ndarray]:
+    def _numeric_stack(
+        self, keys: tuple[str, ...], *, torch: bool = False
+    ) -> Callable[[np.ndarray], np.ndarray]:
         """One generated function of validated times ``t`` that returns the coefficients
         named by ``keys`` (names of :class:`Coefficients`), stacked: shape
-        ``(len(keys), *t.shape)``. Generated once per tuple of names and kept; for
-        trusted hot loops (the exact path on every Runge–Kutta stage), where five
+        ``(len(keys), *t.shape)`` (with ``torch=True``: a tuple of tensors shaped like a
+        tensor ``t``, :func:`torch_function`). Generated once per tuple of names and kept;
+        for trusted hot loops (the exact path on every Runge–Kutta stage), where five
         separate coefficient evaluations cost more than the mixture formulas on a small
         batch."""
-        found = self._stacked.get(keys)
+        found = self._stacked.get((torch, *keys))
         if found is None:
             unknown = [k for k in keys if k not in self._numeric]
             if unknown:
                 raise KeyError(f"unknown coefficients {unknown}; known: {sorted(self._numeric)}")
             e = self._expressions
-            found = stacked_numeric_function([getattr(e, k) for k in keys], e.t)
-            self._stacked[keys] = found
+            build = torch_function if torch else stacked_numeric_function
+            found = build([getattr(e, k) for k in keys], e.t)
+            self._stacked[(torch, *keys)] = found
         return found
+
+    def torch_coefficients(self, keys: tuple[str, ...]) -> Callable[..., tuple]:
+        """The coefficients named by ``keys`` as one torch function of a tensor ``t``: the
+        same SymPy expressions as the numpy ones, lambdified to torch (for
+        :meth:`MixturePath.to_torch`)."""
+        return self._numeric_stack(keys, torch=True)
 
     def _public(self, key: str, t: object) -> np.ndarray:
         return self._eval(key, as_times(t))
