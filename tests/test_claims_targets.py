@@ -72,7 +72,7 @@ def test_meanflow_weighting_fixed_point_is_an_m_estimate_not_the_mean():
     assert all(c.passed for c in checks), [(c.name, c.measured) for c in checks]
 
 
-def test_scm_tangent_passes_and_a_wrong_tangent_expansion_would_fail():
+def test_scm_tangent_passes_and_is_zero_for_gaussian_data():
     """SCM-TANGENT on mild_bimodal: sCD's tangent is zero at f*, sCT's normalized tangent
     has mean ≈ 0.1 at c = 0.1 (f* is not its fixed point), its large-c expansion and the
     discrete gradient's order-Δ approach pass; on Gaussian data the mean is 0."""

@@ -56,9 +56,16 @@ def test_one_dimensional_floor_matches_the_x_side_integral_with_the_ode_jacobian
     assert record.error_estimate <= 1e-7 * record.value
 
 
-def test_at_r_equal_t_it_is_the_flow_matching_floor():
-    path = cmv.MixturePath(cmv.mixtures.eight_gaussians(), cmv.Interpolant.linear())
-    assert loss_floors.meanflow(path, 0.4, 0.4) == loss_floors.flow_matching(path, 0.4)
+def test_as_r_tends_to_t_it_tends_to_the_flow_matching_floor():
+    """``∇X_{t→r} = I + O(t − r)``: the floor computed with its Jacobians (not the r = t
+    branch) approaches the flow-matching floor at order 1; at ``t − r ≤ 1e-13`` (and r = t)
+    it is that floor."""
+    path = cmv.MixturePath(cmv.mixtures.mild_bimodal(), cmv.Interpolant.linear())
+    fm = loss_floors.flow_matching(path, 0.6)
+    gaps = [abs(loss_floors.meanflow(path, 0.6, 0.6 - h) - fm) for h in (2e-3, 1e-3)]
+    assert 1.8 < gaps[0] / gaps[1] < 2.2 and gaps[1] < 1e-2 * fm
+    assert loss_floors.meanflow(path, 0.6, 0.6) == fm
+    assert loss_floors.meanflow(path, 0.6, 0.6 - 1e-15) == fm
 
 
 def test_floor_is_the_meanflow_loss_of_the_exact_average_velocity_by_monte_carlo():
