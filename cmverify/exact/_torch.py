@@ -71,7 +71,9 @@ class _TorchEvaluator:
         """:meth:`Evaluator.coefficients` for ``t`` of shape ``(m,)``."""
         coefs = [c.reshape(1, 1, -1) for c in self._coefficients(t)]  # α, σ, α̇, αα̇, σσ̇, W
         alpha, sigma = coefs[0], coefs[1]
-        c = alpha * alpha * self.eigvals + sigma * sigma
+        # .contiguous(): a product of (1, 1, n) and (K, d, 1) may come out in a permuted
+        # layout that makes every later operation 10× slower (per-point times)
+        c = (alpha * alpha * self.eigvals + sigma * sigma).contiguous()
         inv_c = 1.0 / c
         log_det = torch.log(c).sum(dim=1)
         const = self.log_norm_const - 0.5 * log_det
@@ -81,7 +83,9 @@ class _TorchEvaluator:
     def evaluate(self, t: torch.Tensor, x: torch.Tensor) -> Evaluation:
         """:meth:`Evaluator.evaluate` (the direct route) for ``t`` ``(m,)``, ``x`` ``(n, d)``."""
         co = self.coefficients(t)
-        yk = self.to_eigenbasis(x.T.contiguous().unsqueeze(0) - co.alpha * self.means)
+        yk = self.to_eigenbasis(
+            (x.T.contiguous().unsqueeze(0) - co.alpha * self.means).contiguous()
+        )
         z = yk * co.inv_sqrt_c
         log_comp = co.const - 0.5 * (z * z).sum(dim=1)
         log_p = torch.logsumexp(log_comp, dim=0)
@@ -98,9 +102,9 @@ class _TorchEvaluator:
     def combine(self, ev: Evaluation, terms) -> torch.Tensor:
         """``Σ_k r_k [offset_k + U_k (scale_k ⊙ y_k)]``, shape ``(n, d)``."""
         scale, offset = terms
-        inner = self.from_eigenbasis(scale * ev.yk)
+        inner = self.from_eigenbasis((scale * ev.yk).contiguous())
         if offset is not None:
-            inner = inner + offset
+            inner = inner + offset.contiguous()
         return (ev.resp.unsqueeze(1) * inner).sum(dim=0).T
 
     def velocity_jacobian(self, ev: Evaluation) -> torch.Tensor:
