@@ -5,6 +5,8 @@
 - ``_losses``: consistency training (CT) and distillation (CD) losses;
 - ``_trainer``: the training loop (EMA target, Δt curriculum, evaluation by
   :func:`cmverify.compare.compare`) and :class:`TrainConfig`;
+- ``_jvp``: :func:`jvp_precision`, the float32-vs-float64 error of a MeanFlow JVP target
+  and the model's tangent against the exact one;
 - ``_checkpoint``: the atomic checkpoint written at every evaluation, and
   :class:`TrainingInterrupted`; ``_clock``: elapsed time and ETA of the progress lines.
 
@@ -12,6 +14,8 @@ Needs ``torch`` (``pip install cmverify[torch]``). Depends on the compare layer.
 """
 
 from ._checkpoint import TrainingInterrupted as TrainingInterrupted
+from ._jvp import JvpPrecision as JvpPrecision
+from ._jvp import jvp_precision as jvp_precision
 from ._model import MLP as MLP
 from ._model import ConsistencyModel as ConsistencyModel
 from ._model import boundary_scalings as boundary_scalings
@@ -22,9 +26,11 @@ from ._trainer import train as train
 __all__ = [
     "MLP",
     "ConsistencyModel",
+    "JvpPrecision",
     "TrainConfig",
     "TrainResult",
     "TrainingInterrupted",
     "boundary_scalings",
+    "jvp_precision",
     "train",
 ]
