@@ -61,7 +61,7 @@ def _target(
     model: torch.nn.Module, dtype, z, r, t, v_c
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(u, du/dt, u_tgt)`` of a copy of ``model`` in ``dtype`` (numpy float64 arrays)."""
-    net = copy.deepcopy(model).to(dtype)
+    net = copy.deepcopy(model).to(device="cpu", dtype=dtype).eval()  # no dropout noise
     z, r, t, v_c = (torch.as_tensor(a, dtype=dtype) for a in (z, r, t, v_c))
     u, du = torch.func.jvp(
         lambda zz, rr, tt: net(zz.clone(), rr.clone(), tt.clone()),
@@ -85,7 +85,8 @@ def jvp_precision(
 
     Arguments:
         model: ``u(z, r, t)`` with ``z`` of shape ``(n, d)`` and ``r``, ``t`` of shape
-            ``(n,)``, a torch module (copied, never modified; its mode is kept).
+            ``(n,)``, a torch module, evaluated on the CPU as copies in eval mode (so that
+            dropout cannot masquerade as rounding); the model itself is not touched.
         path: the exact path; ``0 ≤ r < t ≤ 1``.
         n, seed: pairs ``x0 ~ data``, ``x1 ~ N(0, I)``, ``z = α_t x0 + σ_t x1``.
     """
