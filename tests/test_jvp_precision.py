@@ -60,5 +60,23 @@ def test_a_model_that_writes_into_its_input_is_not_trusted_and_bad_input_refused
     assert jvp_precision(Mutating(), PATH, n=64).tangent <= 1e-9
     with pytest.raises(ValueError, match="r < t"):
         jvp_precision(GaussianMeanFlow(), PATH, t=0.3, r=0.3)
+    with pytest.raises(ValueError, match=r"t − r ≥ 0\.001"):
+        jvp_precision(GaussianMeanFlow(), PATH, t=0.5, r=0.5 - 1e-9)
+    with pytest.raises(ValueError, match="n must be"):
+        jvp_precision(GaussianMeanFlow(), PATH, n=0)
+
+    class Narrow(GaussianMeanFlow):
+        def forward(self, z, r, t):
+            return super().forward(z, r, t)[:, :1]  # (n, 1): would broadcast
+
+    with pytest.raises(ValueError, match="returned shape"):
+        jvp_precision(Narrow(), PATH)
+
+    class Broken(GaussianMeanFlow):
+        def forward(self, z, r, t):
+            return super().forward(z, r, t) * float("nan")
+
+    with pytest.raises(ValueError, match="not finite"):
+        jvp_precision(Broken(), PATH)
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         jvp_precision(lambda z, r, t: z, PATH)

@@ -107,3 +107,16 @@ def test_bad_input_is_refused_with_the_argument_named():
     with pytest.raises(TypeError, match=r"float64 or torch\.float32"):
         path.to_torch(torch.float16)
     assert "TorchMixturePath" in repr(tp) and tp.dim == 2
+
+
+def test_rows_beyond_the_direct_route_are_nan_not_garbage():
+    """Far from every mode the direct route blurs the responsibilities' exponents: the
+    Jacobian at |x| = 1e6, t = 1 came out [[-343, 344], [344, -343]] (review); float32 at
+    |x| = 300 was off 20×. Those rows are NaN; the others are untouched."""
+    path = _paths()[0]
+    x = np.array([[0.3, 0.2], [1e6, 0.0], [300.0, 0.0]])
+    jac = path.to_torch().velocity_jacobian(1.0, torch.tensor(x)).numpy()
+    np.testing.assert_allclose(jac[0], path.velocity_jacobian(1.0, x[:1])[0], atol=1e-13)
+    assert np.all(np.isnan(jac[1])) and not np.any(np.isnan(jac[2]))
+    v32 = path.to_torch(torch.float32).velocity(0.5, torch.tensor(x, dtype=torch.float32))
+    assert not torch.any(torch.isnan(v32[0])) and torch.all(torch.isnan(v32[1:]))

@@ -15,10 +15,12 @@ closed forms as the numpy path and shares their sources instead of retyping them
 
 Everything is differentiable in ``t`` and ``x`` with autograd and ``torch.func`` (``jvp``,
 ``vjp``, ``jacrev``, ``vmap``): no in-place operation, no data-dependent branch. The
-direct route only: the numpy path's scaled route for points far from every mode
-(Mahalanobis term above ``2^20``) is not reproduced, so there the torch values lose
-digits (the numpy path stays exact); the checks of ``t`` and ``x`` values run outside
-``torch.func`` transforms.
+direct route only: the numpy path's scaled route for points far from every mode is not
+reproduced. Rows whose Mahalanobis term exceeds :data:`MAX_Q` (``2^20`` in float64, ``2^11``
+in float32) come back NaN instead of finite garbage; below it float32's error grows like
+``2^-24`` times that term (3e-7 near the modes, 5e-6 at typical points at ``t = 0``). The
+checks of ``t`` and ``x`` values run outside ``torch.func`` transforms (under ``vmap`` a
+``t`` outside ``[0, 1]`` is not caught).
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._evaluation import Coefficients, Evaluation, Evaluator
+from ._evaluation import MAX_DIRECT_Q, Coefficients, Evaluation, Evaluator
 from ._jacobian import component_terms
 
 __all__ = ["TorchMixturePath"]
 
 _COEFFICIENTS = ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian")
+#: The largest Mahalanobis term (at the most likely component) of a row evaluated here:
+#: the numpy path's direct-route limit in float64 (exponents blurred by ≤ 2e-10); in
+#: float32 2^11 (blurred by ≤ 1.2e-4; beyond it a Jacobian was measured off 20×). Rows
+#: beyond come back NaN — the numpy path's scaled route computes them.
+MAX_Q = {torch.float64: MAX_DIRECT_Q, torch.float32: 2.0**11}
 
 
 def _wrapped(value: torch.Tensor) -> bool:
@@ -60,6 +67,7 @@ class _TorchEvaluator:
         self.log_norm_const = as_tensor(numpy_evaluator.log_norm_const)
         self._coefficients = numpy_evaluator.interpolant.torch_coefficients(_COEFFICIENTS)
         self.block_rows = numpy_evaluator.block_rows
+        self.max_q = MAX_Q[dtype]
 
     def to_eigenbasis(self, v: torch.Tensor) -> torch.Tensor:
         return v if self.identity_basis else torch.matmul(self.eigvecs_t, v)
@@ -197,13 +205,22 @@ class TorchMixturePath:
         points), concatenated."""
         rows = self._ev.block_rows
         if x.shape[0] <= rows:
-            return compute(self._ev.evaluate(t, x))
+            return self._masked(compute, self._ev.evaluate(t, x))
         parts = []
         for start in range(0, x.shape[0], rows):
             stop = start + rows
             tb = t if t.shape[0] == 1 else t[start:stop]
-            parts.append(compute(self._ev.evaluate(tb, x[start:stop])))
+            parts.append(self._masked(compute, self._ev.evaluate(tb, x[start:stop])))
         return torch.cat(parts, dim=0)
+
+    def _masked(self, compute, ev: Evaluation) -> torch.Tensor:
+        """``compute(ev)`` with NaN on the rows beyond :data:`MAX_Q` (``2 (max_k b_k − log
+        p)`` bounds the Mahalanobis term at the most likely component, as in the numpy
+        path's ``needs_scaling``): wrong values there would be finite and plausible."""
+        out = compute(ev)
+        far = 2.0 * (ev.co.max_const - ev.log_p) > self._ev.max_q
+        far = far.reshape(far.shape + (1,) * (out.dim() - 1))
+        return torch.where(far, torch.full_like(out, float("nan")), out)
 
     def _quantity(self, terms_name: str, t: object, x: object) -> torch.Tensor:
         t, x, single = self._inputs(t, x)
