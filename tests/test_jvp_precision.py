@@ -69,8 +69,15 @@ def test_a_model_that_writes_into_its_input_is_not_trusted_and_bad_input_refused
         def forward(self, z, r, t):
             return super().forward(z, r, t)[:, :1]  # (n, 1): would broadcast
 
-    with pytest.raises(ValueError, match="returned shape"):
+    with pytest.raises(ValueError, match="returned"):
         jvp_precision(Narrow(), PATH)
+
+    class Complex(GaussianMeanFlow):
+        def forward(self, z, r, t):
+            return super().forward(z, r, t) * (1 + 1e-3j)
+
+    with pytest.raises(ValueError, match="complex or half"):
+        jvp_precision(Complex(), PATH)
 
     class Broken(GaussianMeanFlow):
         def forward(self, z, r, t):

@@ -2,7 +2,8 @@
 
 - :func:`pseudo_huber_estimate`: the minimizer of ``Σ_j w_j ρ_c(a − z_j)`` on a weighted
   node set (a quadrature rule), ``ρ_c(r) = √(‖r‖² + c²) − c``.
-- :func:`posterior_median`: the exact median of ``x0`` given ``x_t = y`` in ``d = 1``.
+- :func:`posterior_median`: the exact median of ``x0`` given ``x_t = y`` in ``d = 1``
+  (the reference layer's quantile inversion).
 - :func:`geometric_median_2d`: the exact geometric median of a 2-d Gaussian mixture law,
   by polar coordinates about the candidate point: with ``W = a + r e_θ``,
 
@@ -23,10 +24,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erfc, erfcx, ndtr
+from scipy.special import erfc, erfcx
 
 from ..exact import MixturePath
-from ..reference import gauss_hermite
+from ..reference import gauss_hermite, posterior_quantile
 
 __all__ = ["geometric_median_2d", "posterior_median", "pseudo_huber_estimate"]
 
@@ -103,30 +104,9 @@ def pseudo_huber_estimate(
 
 
 def posterior_median(path: MixturePath, t: float, y: np.ndarray) -> np.ndarray:
-    """The median of ``x0`` given ``x_t = y`` for a 1-d path (the posterior is a Gaussian
-    mixture per point): the root of ``Σ_k r_k Φ((m − μ_k)/s_k) = ½`` by Newton's method
-    safeguarded by bisection, to ``|Δm| ≤ 1e-15 (1 + |m|)``. ``y`` of shape ``(n, 1)``."""
-    if path.dim != 1:
-        raise ValueError(f"posterior_median needs a 1-d path, got d = {path.dim}")
-    post = path.posterior(t, y)
-    r, mu, sd = post.weights, post.means[..., 0], np.sqrt(post.eigvals[..., 0])
-    lo = np.min(mu - 40 * sd, axis=1)
-    hi = np.max(mu + 40 * sd, axis=1)
-    x = np.sum(r * mu, axis=1)
-    for _ in range(200):
-        u = (x[:, None] - mu) / sd
-        resid = np.sum(r * ndtr(u), axis=1) - 0.5
-        lo, hi = np.where(resid < 0, x, lo), np.where(resid > 0, x, hi)
-        dens = np.sum(r * np.exp(-0.5 * u * u) / (sd * math.sqrt(2 * math.pi)), axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - resid / dens
-        inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
-        x_new = np.where(resid == 0, x, np.where(inside, newton, 0.5 * (lo + hi)))
-        done = np.abs(x_new - x) <= 1e-15 * (1 + np.abs(x_new))
-        x = x_new
-        if np.all(done | (hi - lo <= 4e-16 * (1 + np.abs(x)))):
-            return x[:, None]
-    raise RuntimeError("posterior median did not converge")
+    """The median of ``x0`` given ``x_t = y`` for a 1-d path, shape ``(n, 1)``:
+    :func:`~cmverify.reference.posterior_quantile` at ``log ½`` (to ``1e-15 (1 + |m|)``)."""
+    return posterior_quantile(path, t, y, math.log(0.5))
 
 
 def _gmed_moments(

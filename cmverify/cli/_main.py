@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__, _threads
+from ..flowmaps import KINDS
 from ..symbolic import interpolants
 from ._common import _positive_int
 from ._compare import _compare
@@ -88,17 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     comp.add_argument(
         "--kind",
-        choices=[
-            "consistency",
-            "velocity",
-            "map",
-            "meanflow",
-            "ayf",
-            "boffi",
-            "shortcut",
-            "ctm",
-            "trigflow",
-        ],
+        choices=["consistency", "velocity", *(k for k in KINDS if k != "consistency")],
         default="consistency",
         help="what the model is: a consistency function f(t, x) (default), a velocity-type "
         "model (flow matching, diffusion; see --parameterization), or a flow-map network of "

@@ -22,6 +22,7 @@ from ._quadrature import marginal_expectation as marginal_expectation
 from ._quantile import mixture_log_cdf as mixture_log_cdf
 from ._quantile import mixture_log_sf as mixture_log_sf
 from ._quantile import mixture_quantile as mixture_quantile
+from ._quantile import posterior_quantile as posterior_quantile
 from ._quantile import quantile_flow_map as quantile_flow_map
 from ._sampling import MultistepRun as MultistepRun
 from ._sampling import euler_step as euler_step
@@ -51,6 +52,7 @@ __all__ = [
     "mixture_log_cdf",
     "mixture_log_sf",
     "mixture_quantile",
+    "posterior_quantile",
     "quantile_flow_map",
     "refine_until_asymptotic",
     "solve_batched",

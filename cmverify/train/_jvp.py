@@ -74,9 +74,10 @@ def _target(
         (z, r, t),
         (v_c, torch.zeros_like(r), torch.ones_like(t)),
     )
-    if tuple(u.shape) != tuple(z.shape):
+    if tuple(u.shape) != tuple(z.shape) or u.dtype != dtype:
         raise ValueError(
-            f"the model returned shape {tuple(u.shape)} for z of shape {tuple(z.shape)}"
+            f"the model returned {u.dtype} of shape {tuple(u.shape)} for z, {dtype} of "
+            f"shape {tuple(z.shape)} (a complex or half-precision output would be cast)"
         )
     target = v_c - (t - r)[:, None] * du
     out = tuple(a.detach().to(torch.float64).numpy() for a in (u, du, target))
