@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # for type checkers; at run time each name is imported on fir
         SolverFailure,
         gaussian_flow_map,
         quantile_flow_map,
+        reference_pairs,
     )
     from .symbolic import Interpolant, interpolants
 
@@ -80,6 +81,7 @@ _LAZY = {
     "PosteriorMixture": "exact",
     "VelocityField": "exact",
     "quantile_flow_map": "reference",
+    "reference_pairs": "reference",
     "compare_velocity": "compare",
     "compare_flow_map": "compare",
 }
@@ -132,4 +134,5 @@ __all__ = [
     "interpolants",
     "mixtures",
     "quantile_flow_map",
+    "reference_pairs",
 ]

@@ -209,7 +209,7 @@ def _stub_evaluation(monkeypatch):
     from cmverify.train import _trainer as trainer
 
     monkeypatch.setattr(
-        trainer, "_evaluate", lambda model, path, config: {"one_step_rel_rmse": 0.5}
+        trainer, "_evaluate", lambda model, path, config, **_: {"one_step_rel_rmse": 0.5}
     )
     return trainer
 
@@ -264,7 +264,7 @@ def test_train_saves_the_final_report_and_says_what_it_wrote(tmp_path, capsys, m
     monkeypatch.setattr(  # a smaller evaluation: 20 points instead of 2000
         trainer,
         "_evaluate",
-        lambda model, path, config: real_evaluate(
+        lambda model, path, config, **_: real_evaluate(
             model, path, dataclasses.replace(config, eval_points=20)
         ),
     )

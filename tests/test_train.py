@@ -284,8 +284,8 @@ def test_a_failing_final_evaluation_keeps_its_comparison_and_saves_it(tmp_path):
             super().__init__()
             self.w = torch.nn.Parameter(torch.ones(1))
 
-        def forward(self, t, x):
-            return self.w * torch.full_like(x, float("nan"))  # so f(t, x) is NaN, t = 0 too
+        def forward(self, t, x):  # NaN in eval mode (the evaluation), finite in training
+            return self.w * torch.full_like(x, float("nan") if not self.training else 0.0)
 
     config = TrainConfig(steps=2, eval_every=2, **TINY)
     result = train(config, network=Broken(), checkpoint_dir=tmp_path)

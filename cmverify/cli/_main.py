@@ -12,6 +12,7 @@ from ..symbolic import interpolants
 from ._common import _positive_int
 from ._compare import _compare
 from ._proofs import _proofs
+from ._reference import _reference
 from ._train import _train
 from ._verify import _verify
 
@@ -128,16 +129,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="--kind trigflow: TrigFlow's sigma_d (default 0.5); needs --interpolant trig",
     )
     comp.set_defaults(func=_compare)
-    tr = sub.add_parser("train", help="train a consistency model (CT or CD) on a named mixture")
+    tr = sub.add_parser(
+        "train",
+        help="train a consistency model (CT, CD) or a flow map (MeanFlow, shortcut) on a "
+        "named mixture",
+    )
     tr.add_argument(
         "--mixture",
         default="eight_gaussians",
         help="a name from cmverify.mixtures (default %(default)s)",
     )
     tr.add_argument("--interpolant", default="linear", choices=interpolants.names())
-    tr.add_argument("--method", default="cd", choices=["ct", "cd"])
     tr.add_argument(
-        "--steps", type=int, default=15000, help="training steps (default 15000, ~70 s)"
+        "--method",
+        default="cd",
+        choices=["ct", "cd", "meanflow", "shortcut"],
+        help="ct, cd: consistency training or distillation of f(t, x); meanflow: MeanFlow's "
+        "u(z, r, t); shortcut: shortcut models' s(x, tau, d) (default %(default)s)",
+    )
+    tr.add_argument(
+        "--teacher",
+        default="conditional",
+        choices=["conditional", "exact"],
+        help="meanflow, shortcut: train on the conditional velocity v_c (default), or "
+        "distill the exact velocity v of the mixture",
+    )
+    tr.add_argument(
+        "--steps",
+        type=int,
+        default=15000,
+        help="training steps (default 15000: about 70 s for ct and cd, 2 to 3 min for "
+        "meanflow and shortcut, on one core)",
     )
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument(
@@ -168,7 +190,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     pr.add_argument("-o", "--output", help="write to this file")
     pr.add_argument("--write", metavar="DIR", help="write one Markdown file per claim into DIR")
     pr.set_defaults(func=_proofs)
-    for command in (verify, comp, tr, pr):
+    ref = sub.add_parser(
+        "reference",
+        help="write shard I of M of n exact pairs (x1, X_{1->0}(x1)) with their error estimates",
+    )
+    ref.add_argument("--mixture", required=True, help="a name from cmverify.mixtures")
+    ref.add_argument("--interpolant", default="linear", choices=interpolants.names())
+    ref.add_argument("--n", type=_positive_int, required=True, help="rows of the whole run")
+    ref.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="I/M",
+        help="which shard of how many (default 0/1: all rows); I = 0 … M-1, e.g. "
+        "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
+    )
+    ref.add_argument("--seed", type=int, default=0)
+    ref.add_argument(
+        "--rtol", type=float, default=1e-10, help="per-trajectory target (default 1e-10)"
+    )
+    ref.add_argument(
+        "--out",
+        default="reference-pairs",
+        help="folder for manifest.json and shard-I-of-M.npz (default %(default)s); "
+        "an interrupted shard resumes there",
+    )
+    ref.set_defaults(func=_reference)
+    for command in (verify, comp, tr, pr, ref):
         command.add_argument(
             "--threads",
             type=_positive_int,

@@ -1,4 +1,4 @@
-"""``cmverify train``: the compact CT/CD trainer."""
+"""``cmverify train``: the compact trainer (CT, CD, MeanFlow, shortcut)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def _train(args: argparse.Namespace) -> int:
             mixture=args.mixture.replace("-", "_"),
             interpolant=args.interpolant,
             method=args.method,
+            teacher=args.teacher,
             steps=args.steps,
             seed=args.seed,
             eval_every=args.eval_every,
@@ -46,6 +47,9 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stop:
         print(f"cmverify train: {stop}", file=sys.stderr)
         return 130
+    except FloatingPointError as diverged:
+        print(f"cmverify train: {diverged}", file=sys.stderr)
+        return 1
     if result.report_files:  # the final evaluation's report, saved by the trainer
         _tell_written(result.report_files, progress)
     print(json.dumps(result.metrics, indent=2))

@@ -194,8 +194,10 @@ def _chain(
     start: tuple[np.ndarray, np.ndarray],
     data: tuple[np.ndarray, np.ndarray],
     scale: float,
+    floor: float,
 ) -> tuple[ChainReport, np.ndarray | None]:
-    """The chain over ``times`` from ``start = (x, X_{t_0→0}(x))``, and its samples."""
+    """The chain over ``times`` from ``start = (x, X_{t_0→0}(x))``, and its samples;
+    ``floor`` is the energy distance between the two data samples ``data``."""
     report = ChainReport(steps=len(times) - 1, times=[float(t) for t in times])
     what = f"{report.steps}-step chain from t = {times[0]:g}"
     x, exact = start
@@ -214,7 +216,7 @@ def _chain(
     report.rmse = rms(err)
     report.relative_rmse = report.rmse / scale
     report.energy_distance = stats.energy_distance
-    report.energy_distance_floor = energy_distance(data[0], data[1])
+    report.energy_distance_floor = floor
     report.log_likelihood = stats.log_likelihood
     report.data_log_likelihood = float(np.mean(path.mixture.log_prob(data[0])))
     report.mode_frequencies = stats.mode_frequencies
@@ -301,8 +303,9 @@ def compare_flow_map(
         starts[t0] = (x, frame.scale * ReferenceFlow(frame.path).map(x / frame.scale, t0, 0.0))
     data = (path.mixture.sample(n, rng), path.mixture.sample(n, rng))
     chains, samples = [], {}
+    floor = energy_distance(data[0], data[1])  # the same for every chain
     for j, times in enumerate(chains_times):
-        report, x = _chain(call, path, times, starts[times[0]], data, scale)
+        report, x = _chain(call, path, times, starts[times[0]], data, scale, floor)
         chains.append(report)
         uniform = j < len(chains_times) - (schedule is not None)
         if x is not None and uniform and path.dim <= 2:

@@ -1,7 +1,8 @@
 """Reference layer: flow maps by ODE with a per-trajectory accuracy
 certificate (:class:`ReferenceFlow`), the closed-form Gaussian and one-dimensional
 quantile flow maps they are checked against, exact conditional expectations by
-Gauss–Hermite quadrature, and order fitting. Depends on the exact layer and SciPy.
+Gauss–Hermite quadrature, order fitting, and sharded exact reference data
+(:func:`reference_pairs`). Depends on the exact layer and SciPy.
 """
 
 from ._batched_rk import BatchedSolution as BatchedSolution
@@ -13,6 +14,8 @@ from ._orders import OrderFit as OrderFit
 from ._orders import fit_order as fit_order
 from ._orders import refine_until_asymptotic as refine_until_asymptotic
 from ._orders import step_sizes as step_sizes
+from ._pairs import ReferenceShard as ReferenceShard
+from ._pairs import reference_pairs as reference_pairs
 from ._quadrature import MAX_DIM as MAX_DIM
 from ._quadrature import conditional_expectation as conditional_expectation
 from ._quadrature import conditional_nodes as conditional_nodes
@@ -41,6 +44,7 @@ __all__ = [
     "JacobianSolution",
     "OrderFit",
     "ReferenceFlow",
+    "ReferenceShard",
     "SolverFailure",
     "conditional_expectation",
     "conditional_nodes",
@@ -54,6 +58,7 @@ __all__ = [
     "mixture_quantile",
     "posterior_quantile",
     "quantile_flow_map",
+    "reference_pairs",
     "refine_until_asymptotic",
     "solve_batched",
     "step_sizes",

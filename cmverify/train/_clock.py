@@ -1,12 +1,14 @@
-"""Elapsed time and ETA of a training run, for its progress lines."""
+"""Elapsed time and ETA of a training run, and its evaluation lines (progress output)."""
 
 from __future__ import annotations
 
+import pathlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Clock", "duration"]
+__all__ = ["Clock", "duration", "tell_evaluation"]
 
 
 def duration(seconds: float) -> str:
@@ -48,3 +50,34 @@ class Clock:
             eta += self.eval_seconds / self.evals * left
         more = f" + {left} evaluation{'s' * (left > 1)}" if left and not self.evals else ""
         return f"elapsed {duration(elapsed)}, ETA {duration(eta)}{more}"
+
+
+def tell_evaluation(
+    progress: Callable[[str], None],
+    config: Any,
+    entry: dict[str, Any],
+    times: str,
+    out: pathlib.Path | None,
+) -> None:
+    """The evaluation's progress line (and MeanFlow's JVP line)."""
+    nan = float("nan")
+    errors = f"one-step rel RMSE {entry.get('one_step_rel_rmse', nan):.4f}"
+    if "N" in entry:
+        errors = f"N {entry['N']}  " + errors
+    if config.method in ("meanflow", "shortcut"):
+        errors += (
+            f", 2-step {entry.get('two_step_rel_rmse', nan):.4f}, "
+            f"4-step {entry.get('four_step_rel_rmse', nan):.4f}"
+        )
+    saved = f"  (checkpoint in {out})" if out is not None else ""
+    progress(
+        f"step {entry['step']}/{config.steps}  loss {entry['loss']:.4g}  {errors}  {times}{saved}"
+    )
+    jvp = entry.get("jvp")
+    if jvp:
+        progress(
+            f"  JVP at (t, r) = (0.8, 0.3): {jvp['error']}"
+            if "error" in jvp
+            else f"  JVP at (t, r) = (0.8, 0.3): float32 target off float64 by "
+            f"{jvp['target_float32']:.1e}; tangent off the exact by {jvp['tangent']:.2e}"
+        )

@@ -1,7 +1,8 @@
-"""The training loop for consistency models on Gaussian-mixture data.
+"""The training loop for consistency models (CT, CD) and flow maps (MeanFlow, shortcut)
+on Gaussian-mixture data.
 
-Defaults (measured on eight_gaussians, linear interpolant, one CPU thread, about 70 s
-per run of 15,000 steps of 512): N = 64 fixed, EMA target μ = 0.95, pseudo-Huber
+CT/CD defaults (measured on eight_gaussians, linear interpolant, one CPU thread, about
+70 s per run of 15,000 steps of 512): N = 64 fixed, EMA target μ = 0.95, pseudo-Huber
 distance (c = 0.03) with 1/Δt weighting, lognormal-shaped time index, Adam 2e-3 with a
 cosine schedule, evaluation EMA 0.999. One-step relative RMSE against f*(1, ·): CD
 0.043, CT 0.077. Also tried (benchmarks/RESULTS.md): stop-gradient target with the
@@ -15,6 +16,11 @@ consistency models"), all configurable: pseudo-Huber distance, ``1/Δt`` weighti
 stop-gradient target (``μ = 0``), a doubling curriculum for ``N``, a lognormal-shaped
 distribution of the time index over the noise-to-signal ratio ``κ_t = σ_t / α_t``, and
 an EMA of the weights for evaluation.
+
+The flow-map methods share the loop, the optimizer, the schedule and the evaluation EMA;
+their batches and losses are in :mod:`cmverify.train._meanflow` and
+:mod:`cmverify.train._shortcut`, their defaults and the study behind them in
+:class:`~cmverify.train.TrainConfig` and benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,17 +37,22 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.special import erf
+from torch import nn
 
 from .._io import check_writable
 from .._threads import limit_threads
-from ..compare import Comparison, compare
+from ..compare import Comparison, FlowMapComparison, compare
 from ..exact import MixturePath, mixtures
 from ..reference import multistep_sample, multistep_times
 from ..symbolic import Interpolant, interpolants
 from ._checkpoint import TrainingInterrupted, interrupts_held, write_checkpoint
-from ._clock import Clock
+from ._clock import Clock, tell_evaluation
+from ._config import TrainConfig
+from ._flow_eval import evaluate_flow_map
 from ._losses import cd_pairs, consistency_loss, ct_pairs
-from ._model import MLP, ConsistencyModel
+from ._meanflow import meanflow_loss, meanflow_tangents, meanflow_times
+from ._setup import Velocity, build_model, check_teacher, exact_teacher, probe
+from ._shortcut import shortcut_batch, shortcut_loss
 
 __all__ = [
     "TrainConfig",
@@ -53,67 +64,20 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (serialized to ``config.json``)."""
-
-    mixture: str = "eight_gaussians"
-    interpolant: str = "linear"
-    method: str = "cd"  # "ct" or "cd"
-    steps: int = 15000
-    batch: int = 512
-    lr: float = 2e-3
-    seed: int = 0
-    n_min: int = 64  # curriculum: N from n_min ...
-    n_max: int = 64  # ... doubling up to n_max (n_min = n_max: fixed N)
-    target_mu: float = 0.95  # EMA rate of the target network (0: stop-gradient)
-    eval_ema: float = 0.999  # EMA of the weights used for evaluation
-    distance: str = "huber"
-    huber_c: float = 0.03
-    inverse_dt: bool = True
-    time_sampling: str = "lognormal"  # or "uniform"
-    p_mean: float = -1.1
-    p_std: float = 2.0
-    cd_solver: str = "euler"
-    width: int = 128
-    depth: int = 3
-    eval_every: int = 1000
-    eval_points: int = 2000
-
-    def __post_init__(self) -> None:
-        if self.method not in ("ct", "cd"):
-            raise ValueError(f"method must be 'ct' or 'cd', got {self.method!r}")
-        interpolants.by_name(self.interpolant)  # raises ValueError naming the known ones
-        mixtures.by_name(self.mixture)  # raises ValueError naming the known mixtures
-        if self.n_min < 1 or self.n_max < self.n_min:
-            raise ValueError(
-                f"need 1 ≤ n_min ≤ n_max (N, the number of time steps), got {self.n_min}, {self.n_max}"
-            )
-        if not 0.0 <= self.target_mu < 1.0:
-            raise ValueError(f"target_mu (μ) must lie in [0, 1), got {self.target_mu}")
-        if not 0.0 <= self.eval_ema < 1.0:
-            raise ValueError(f"eval_ema must lie in [0, 1), got {self.eval_ema}")
-        for name in ("steps", "batch", "width", "depth", "eval_every", "eval_points"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.time_sampling not in ("uniform", "lognormal"):
-            raise ValueError(
-                f"time_sampling must be 'uniform' or 'lognormal', got {self.time_sampling!r}"
-            )
-
-
 @dataclass
 class TrainResult:
     """The evaluation (EMA) model, the run's metrics and evaluation history, the loss at
     every step, the final evaluation's :class:`~cmverify.compare.Comparison` (also when
     the model failed it) and the report files it wrote into the checkpoint folder."""
 
-    model: ConsistencyModel
+    model: nn.Module  # ConsistencyModel (CT, CD), MeanFlowNet or ShortcutNet
     config: TrainConfig
     metrics: dict
     history: list[dict] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)  # the training loss at every step
-    comparison: Comparison | None = None  # the final evaluation against the exact flow map
+    #: the training loss at every step (MeanFlow: the unweighted mean ‖Δ‖²)
+    losses: list[float] = field(default_factory=list)
+    #: the final evaluation against the exact flow map
+    comparison: Comparison | FlowMapComparison | None = None
     report_files: list[pathlib.Path] = field(default_factory=list)  # Comparison.save's
 
 
@@ -139,9 +103,15 @@ def time_index_probabilities(
     return p / p.sum()
 
 
-def _evaluate(model: ConsistencyModel, path: MixturePath, config: TrainConfig) -> dict[str, Any]:
+def _evaluate(
+    model: nn.Module, path: MixturePath, config: TrainConfig, *, final: bool = True
+) -> dict[str, Any]:
     """The evaluation's metrics (``failed``: the failures' descriptions, when the model
-    failed) and, under ``"comparison"``, its :class:`~cmverify.compare.Comparison`."""
+    failed) and, under ``"comparison"``, its :class:`~cmverify.compare.Comparison` (a
+    :class:`~cmverify.compare.FlowMapComparison` for the flow-map methods:
+    :func:`~cmverify.train._flow_eval.evaluate_flow_map`)."""
+    if config.method in ("meanflow", "shortcut"):  # ``final``: the whole pair grid
+        return evaluate_flow_map(model, path, config, final=final)
     result = compare(
         model,
         path,
@@ -172,15 +142,20 @@ def train(
     progress: Callable[[str], None] | None = None,
     *,
     network: torch.nn.Module | None = None,
-    velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    velocity: Velocity | None = None,
     threads: int | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
-    """Train a consistency model; deterministic for a given seed on a given machine.
+    """Train a consistency model (``ct``, ``cd``) or a flow map (``meanflow``,
+    ``shortcut``); deterministic for a given seed on a given machine.
 
-    ``network`` replaces the default MLP ``F_θ(t, x)`` (any module taking ``t`` of shape
-    ``(n,)`` and ``x`` of shape ``(n, d)``); ``velocity`` replaces the exact teacher
-    velocity of CD (any ``v(t, x)`` on numpy arrays, ``t`` of shape ``(n,)``).
+    ``network``: for CT/CD it replaces the default MLP ``F_θ(t, x)`` inside ``f_θ`` (any
+    module taking ``t`` of shape ``(n,)`` and ``x`` of shape ``(n, d)``); for MeanFlow the
+    whole ``u_θ(z, r, t)``, for shortcut the whole ``s_θ(x, τ, d)`` (shapes ``(n, d)``,
+    ``(n,)``, ``(n,)``). ``velocity`` replaces the exact teacher velocity of CD and of
+    ``teacher="exact"`` (any ``v(t, x)`` on numpy arrays, ``t`` of shape ``(n,)``; by
+    default the exact path's, for the flow-map methods through
+    :meth:`~cmverify.exact.MixturePath.to_torch`).
 
     ``threads``: torch and BLAS threads during training (``None``: leave the process's
     settings, e.g. an enclosing ``limit_threads``). One thread is fastest for the default
@@ -196,12 +171,17 @@ def train(
     report is saved there too (:meth:`Comparison.save <cmverify.compare.Comparison.save>`:
     ``comparison.json``, ``comparison.md`` and, when matplotlib is installed, the figures;
     ``TrainResult.report_files``). On Ctrl-C, :class:`TrainingInterrupted` (a
-    ``KeyboardInterrupt``) says which step was saved there.
+    ``KeyboardInterrupt``) says which step was saved there. A non-finite training loss
+    stops the run with ``FloatingPointError`` (naming the step); a network or teacher
+    velocity of the wrong signature, shape or dtype is refused with ``ValueError`` before
+    the first step.
 
     ``progress`` receives a line every 250 steps (mean loss over those steps, elapsed
-    time and ETA) and one at every evaluation (its one-step relative RMSE, elapsed time
-    and ETA); the ETA counts steps and evaluations at their own mean times so far.
+    time and ETA) and one at every evaluation (its one-step relative RMSE — flow maps:
+    also the 2- and 4-step ones, and for MeanFlow a line on the JVP's precision —
+    elapsed time and ETA); the ETA counts steps and evaluations at their own mean times.
     """
+    check_teacher(config, velocity)  # before the checkpoint folder is made
     out = check_writable(checkpoint_dir) if checkpoint_dir is not None else None
     with limit_threads(threads):
         return _train(config, progress, network, velocity, out)
@@ -213,7 +193,7 @@ def _pairs(
     n_steps: int,
     rng: np.random.Generator,
     probabilities: dict[int, np.ndarray],
-    velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    velocity: Velocity | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One batch ``(t_lo, t_hi, x_hi, x_lo)``: time indices ``n`` drawn (uniformly or by
     :func:`time_index_probabilities`, cached per ``N`` in ``probabilities``), ``t_lo =
@@ -244,23 +224,74 @@ def _average(averages: list[tuple[torch.nn.Module, float]], model: torch.nn.Modu
                 p_avg.mul_(mu).add_(p, alpha=1 - mu)
 
 
+def _loss(
+    config: TrainConfig,
+    model: nn.Module,
+    target: nn.Module,
+    path: MixturePath,
+    rng: np.random.Generator,
+    n_steps: int,
+    probabilities: dict[int, np.ndarray],
+    velocity: Velocity | None,
+) -> tuple[torch.Tensor, float]:
+    """One batch's loss and the number recorded for it (MeanFlow: the unweighted mean
+    ‖Δ‖²; otherwise the loss itself)."""
+    if config.method == "meanflow":
+        r, t = meanflow_times(
+            rng,
+            config.batch,
+            config.mf_ratio,
+            law=config.mf_times,
+            mean=config.mf_time_mean,
+            std=config.mf_time_std,
+        )
+        z, w = meanflow_tangents(path, r, t, rng, velocity)
+        first = next(model.parameters())
+        as_t = lambda a: torch.as_tensor(a, dtype=first.dtype, device=first.device)  # noqa: E731
+        return meanflow_loss(
+            model, as_t(z), as_t(r), as_t(t), as_t(w), p=config.adaptive_p, eps=config.adaptive_eps
+        )
+    if config.method == "shortcut":
+        batch = shortcut_batch(
+            path,
+            config.batch,
+            rng,
+            d_min=config.sc_d_min,
+            base=config.sc_base,
+            fraction=config.sc_bootstrap_fraction,
+            exact=velocity,
+        )
+        loss = shortcut_loss(model, target, batch)
+        return loss, float(loss.detach())
+    t_lo, t_hi, x_hi, x_lo = _pairs(config, path, n_steps, rng, probabilities, velocity)
+    loss = consistency_loss(
+        model,
+        target,
+        t_lo,
+        t_hi,
+        x_hi,
+        x_lo,
+        kind=config.distance,
+        huber_c=config.huber_c,
+        inverse_dt=config.inverse_dt,
+    )
+    return loss, float(loss.detach())
+
+
 def _train(
     config: TrainConfig,
     progress: Callable[[str], None] | None,
-    network: torch.nn.Module | None,
-    velocity: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    network: nn.Module | None,
+    velocity: Velocity | None,
     out: pathlib.Path | None,
 ) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     interp = interpolants.by_name(config.interpolant)
     path = MixturePath(mixtures.by_name(config.mixture), interp)
-    mix = path.mixture
-    sigma_data = float(np.sqrt(np.trace(mix.covariance()) / mix.dim))
-    model = ConsistencyModel(interp, mix.dim, sigma_data)
-    model.network = (
-        network if network is not None else MLP(mix.dim, width=config.width, depth=config.depth)
-    )
+    model = build_model(config, path, network)
+    velocity = exact_teacher(config, path, velocity)
+    probe(config, model, velocity, path.dim)
     target = copy.deepcopy(model).requires_grad_(False)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -280,19 +311,16 @@ def _train(
     try:
         for step in range(config.steps):
             n_steps = curriculum(config, step)
-            t_lo, t_hi, x_hi, x_lo = _pairs(config, path, n_steps, rng, probabilities, velocity)
-            loss = consistency_loss(
-                model,
-                target,
-                t_lo,
-                t_hi,
-                x_hi,
-                x_lo,
-                kind=config.distance,
-                huber_c=config.huber_c,
-                inverse_dt=config.inverse_dt,
+            loss, recorded = _loss(
+                config, model, target, path, rng, n_steps, probabilities, velocity
             )
-            losses.append(float(loss.detach()))
+            losses.append(recorded)
+            if not math.isfinite(recorded):
+                raise FloatingPointError(
+                    f"the training loss is {recorded} at step {step + 1}: the run diverged "
+                    "(a lower lr, or for MeanFlow fewer time frequencies, may help)"
+                    + (f"; the last checkpoint in {out} is kept" if out is not None else "")
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -310,10 +338,12 @@ def _train(
             if not evaluating:
                 continue
             evaluation_start = time.perf_counter()
-            final = _evaluate(ema, path, config)
+            final = _evaluate(ema, path, config, final=done == config.steps)
             clock.eval_seconds += time.perf_counter() - evaluation_start
             clock.evals += 1
-            entry = {"step": done, "loss": losses[-1], "N": n_steps, **_numbers(final)}
+            entry = {"step": done, "loss": losses[-1], **_numbers(final)}
+            if config.method in ("ct", "cd"):
+                entry = {"step": done, "loss": losses[-1], "N": n_steps, **_numbers(final)}
             history.append(entry)
             if out is not None:
                 complete = done == config.steps
@@ -323,11 +353,7 @@ def _train(
                     write_checkpoint(out, ema, config, metrics)
                     saved_step = done
             if progress:
-                progress(
-                    f"step {done}/{config.steps}  loss {losses[-1]:.4g}  N {n_steps}  "
-                    f"one-step rel RMSE {entry.get('one_step_rel_rmse', float('nan')):.4f}  "
-                    f"{clock.line(done)}" + (f"  (checkpoint in {out})" if out is not None else "")
-                )
+                tell_evaluation(progress, config, entry, clock.line(done), out)
         if out is not None and final.get("comparison") is not None:
             report_files = final["comparison"].save(out)
     except KeyboardInterrupt:
