@@ -61,6 +61,8 @@ STAGES: dict[str, list[dict]] = {
         {"method": "shortcut", "frequencies": 4, **RELEASED},
         {"method": "shortcut", "teacher": "exact", **RELEASED},
     ],
+    # distillation with the defaults
+    "distill": [{"method": "shortcut", "teacher": "exact"}],
     # how much a result moves with the seed alone (the defaults)
     "seeds": [{"method": m, "seed": s} for m in ("meanflow", "shortcut") for s in (1, 2)],
 }
@@ -80,7 +82,7 @@ def run(changes: dict, steps: int) -> dict:
     metrics = {k: v for k, v in result.metrics.items() if k != "comparison"}
     return {
         "changes": changes,
-        "config": dataclasses.asdict(config),
+        "config": dataclasses.asdict(result.config),  # resolved: what ran
         "steps": steps,
         "metrics": metrics,
         "history": result.history,

@@ -137,6 +137,8 @@ def test_files_of_another_run_are_refused_and_broken_ones_recomputed_or_named(tm
     (a / "manifest.json").unlink()  # "reset" the folder: the shard of seed 0 stays
     with pytest.raises(ValueError, match="holds data of another run"):
         cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=a, seed=1)
+    assert not (a / "manifest.json").exists()  # the refused call wrote nothing
+    assert cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=a).stop == 30
     # a truncated chunk is computed again, with a progress line saying so
     b = tmp_path / "b"
     cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=b)

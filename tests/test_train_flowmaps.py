@@ -325,3 +325,74 @@ def test_meanflow_net_tangent_by_hand_is_torch_func_jvp(dtype):
     torch.manual_seed(config.seed)
     generic = train(config, network=Generic(2))
     np.testing.assert_allclose(fast.losses, generic.losses, rtol=1e-5)
+
+
+def test_replace_takes_the_new_methods_defaults_and_numpy_scalars_become_python():
+    import dataclasses
+
+    shortcut = TrainConfig(method="shortcut")
+    assert shortcut.target_mu is None and shortcut.resolved().target_mu == 0.0
+    ct = dataclasses.replace(shortcut, method="ct").resolved()
+    assert ct.target_mu == 0.95 and ct.frequencies == 8
+    assert (
+        dataclasses.replace(TrainConfig(method="meanflow"), method="shortcut")
+        .resolved()
+        .frequencies
+        == 8
+    )
+    config = TrainConfig(
+        method="meanflow", frequencies=np.int64(4), lr=np.float32(1e-3), steps=np.int64(3)
+    )
+    assert (
+        type(config.frequencies) is int and type(config.lr) is float and type(config.steps) is int
+    )
+    for bad, message in [
+        ({"distance": "foo"}, "distance"),
+        ({"cd_solver": "rk9"}, "cd_solver"),
+        ({"p_std": 0.0}, "p_std"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**bad)
+
+
+def test_a_subclass_that_changes_forward_takes_the_generic_jvp():
+    from cmverify.train._meanflow import _own_forward
+
+    class Doubled(MeanFlowNet):
+        def forward(self, z, r, t):
+            return 2 * super().forward(z, r, t)
+
+    assert _own_forward(MeanFlowNet(2)) and not _own_forward(Doubled(2))
+    torch.manual_seed(0)
+    net = Doubled(2, width=8, depth=1).double()
+    z, w = torch.randn(16, 2, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+    r = torch.rand(16, dtype=torch.float64) * 0.5
+    t = r + 0.3
+    _, du = torch.func.jvp(net, (z, r, t), (w, torch.zeros_like(r), torch.ones_like(t)))
+    _, raw = meanflow_loss(net, z, r, t, w, p=0.0)
+    with torch.no_grad():
+        expected = torch.sum((net(z, r, t) - (w - (t - r)[:, None] * du)) ** 2, dim=1).mean()
+    assert raw == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_a_saved_shortcut_network_keeps_its_d_min(tmp_path):
+    net = ShortcutNet(2, 1.0 / 128, width=8, depth=1)
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    other = ShortcutNet(2, 1.0 / 64, width=8, depth=1)
+    other.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    assert other.levels == 8
+    x, tau, d = torch.randn(5, 2), torch.rand(5), torch.full((5,), 1.0 / 128)
+    torch.testing.assert_close(other(x, tau, d), net(x, tau, d))
+
+
+def test_a_network_returning_nan_is_named_at_once():
+    class Nan(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+        def forward(self, x, tau, d):
+            return self.lin(x) * float("nan")
+
+    with pytest.raises(ValueError, match="returns NaN or inf at its first call"):
+        train(TrainConfig(method="shortcut", steps=3), network=Nan())

@@ -180,7 +180,7 @@ def reference_pairs(
     params = {
         "format": FORMAT,
         "mixture": path.mixture.name,
-        "interpolant": interpolant,
+        "interpolant": path.interpolant.name,
         "n": n,
         "shards": shards,
         "seed": seed,
@@ -190,11 +190,17 @@ def reference_pairs(
         "chunk": CHUNK,
     }
     run = json.dumps(params, sort_keys=True)
-    _manifest(folder, {**params, "version": __version__})
     final = folder / f"{name}.npz"
+    partial = folder / f"{name}.partial"
+    # files of another run are refused before the manifest is written, so that a refused
+    # call leaves the folder as it found it
+    for found in [final, *sorted(partial.glob("chunk-*.npz"))]:
+        if found.exists():
+            _read(found, run)
+    _manifest(folder, {**params, "version": __version__})
     begun = time.perf_counter()
     if not final.exists():
-        _compute(flow, folder / f"{name}.partial", final, start, stop, seed, run, progress)
+        _compute(flow, partial, final, start, stop, seed, run, progress)
     data = _read(final, run)
     if data is None:
         raise ValueError(f"{final} is corrupt (cannot be read); delete it to compute it again")

@@ -18,7 +18,7 @@ by their name).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from .._validation import as_count, as_real
 from ..exact import mixtures
@@ -52,7 +52,8 @@ class TrainConfig:
     bootstrap from the network itself without gradient (``target_mu = 0``; the released
     code's EMA 0.999 lagged: one-step 0.12–0.14) on a quarter of the batch (released: an
     eighth). ``target_mu`` and ``frequencies`` left ``None`` take the method's default
-    (:data:`DEFAULT_TARGET_MU`, :data:`DEFAULT_FREQUENCIES`) when the config is made.
+    (:data:`DEFAULT_TARGET_MU`, :data:`DEFAULT_FREQUENCIES`; :meth:`resolved`) when the
+    run starts.
     """
 
     mixture: str = "eight_gaussians"
@@ -95,25 +96,26 @@ class TrainConfig:
         self._check_types()
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        # the method's defaults, resolved so that config.json records what ran
-        if self.target_mu is None:
-            object.__setattr__(self, "target_mu", DEFAULT_TARGET_MU[self.method])
-        if self.frequencies is None:
-            object.__setattr__(self, "frequencies", DEFAULT_FREQUENCIES[self.method])
+        resolved = self.resolved()  # validate the method's defaults too
+        target_mu, frequencies = resolved.target_mu, resolved.frequencies
+        if self.distance not in ("l2", "huber"):
+            raise ValueError(f"distance must be 'l2' or 'huber', got {self.distance!r}")
+        if self.cd_solver not in ("euler", "heun"):
+            raise ValueError(f"cd_solver must be 'euler' or 'heun', got {self.cd_solver!r}")
+        if not (self.p_std > 0 and self.huber_c >= 0):
+            raise ValueError(f"need p_std > 0 and huber_c ≥ 0, got {self.p_std}, {self.huber_c}")
         interpolants.by_name(self.interpolant)  # raises ValueError naming the known ones
         mixtures.by_name(self.mixture)  # raises ValueError naming the known mixtures
         if self.n_min < 1 or self.n_max < self.n_min:
             raise ValueError(
                 f"need 1 ≤ n_min ≤ n_max (N, the number of time steps), got {self.n_min}, {self.n_max}"
             )
-        if not 0.0 <= self.target_mu < 1.0:
-            raise ValueError(f"target_mu (μ) must lie in [0, 1), got {self.target_mu}")
+        if not 0.0 <= target_mu < 1.0:
+            raise ValueError(f"target_mu (μ) must lie in [0, 1), got {target_mu}")
         if not 0.0 <= self.eval_ema < 1.0:
             raise ValueError(f"eval_ema must lie in [0, 1), got {self.eval_ema}")
-        if self.frequencies is not None and (
-            isinstance(self.frequencies, bool) or not 1 <= self.frequencies <= 16
-        ):
-            raise ValueError(f"frequencies must be None or 1 … 16, got {self.frequencies!r}")
+        if not 1 <= frequencies <= 16:
+            raise ValueError(f"frequencies must be None or 1 … 16, got {frequencies!r}")
         for name in ("steps", "batch", "width", "depth", "eval_every", "eval_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
@@ -122,6 +124,19 @@ class TrainConfig:
                 f"time_sampling must be 'uniform' or 'lognormal', got {self.time_sampling!r}"
             )
         self._check_flow_map_fields()
+
+    def resolved(self) -> TrainConfig:
+        """A copy with ``target_mu`` and ``frequencies`` set: the method's defaults
+        (:data:`DEFAULT_TARGET_MU`, :data:`DEFAULT_FREQUENCIES`) where they are ``None``.
+        :func:`~cmverify.train.train` runs, and records in ``config.json``, this copy; the
+        fields themselves stay ``None``, so ``dataclasses.replace(config, method=...)``
+        takes the new method's defaults."""
+        changes = {}
+        if self.target_mu is None:
+            changes["target_mu"] = DEFAULT_TARGET_MU[self.method]
+        if self.frequencies is None:
+            changes["frequencies"] = DEFAULT_FREQUENCIES[self.method]
+        return replace(self, **changes) if changes else self
 
     def _check_types(self) -> None:
         """``TypeError`` for a field of the wrong type (a float where a whole number is
@@ -134,12 +149,15 @@ class TrainConfig:
                 if not isinstance(value, str):
                     raise TypeError(f"{f.name} must be a string, got {type(value).__name__}")
             elif f.type in ("int", "int | None"):
-                as_count(value, f.name)  # whole numbers ≥ 0, not bools
+                object.__setattr__(self, f.name, as_count(value, f.name))  # numpy → int
             elif f.type == "bool":
                 if not isinstance(value, bool):
                     raise TypeError(f"{f.name} must be True or False, got {value!r}")
-            elif not math.isfinite(as_real(value, f.name)):
-                raise ValueError(f"{f.name} must be finite, got {value}")
+            else:
+                number = as_real(value, f.name)
+                if not math.isfinite(number):
+                    raise ValueError(f"{f.name} must be finite, got {value}")
+                object.__setattr__(self, f.name, number)  # numpy scalars → float (JSON)
         if not 0.0 < self.lr < 1.0:
             raise ValueError(f"lr must lie in (0, 1), got {self.lr}")
         if self.seed >= 2**63:

@@ -5,8 +5,9 @@ Both are MLPs with SiLU activations on the point and Fourier features ``sin(π 2
 ``cos(π 2^k a)``, ``k = 0 … K − 1``, of their time inputs (``K = n_frequencies``: by
 default 4 for MeanFlow, 8 for shortcut, the trainer's defaults), the same body as the
 consistency model's :class:`~cmverify.train.MLP`. To load a trainer's ``model.pt``, build
-the network with the run's ``config.json``: ``MeanFlowNet(d, width, depth,
-frequencies)``.
+the network with the run's ``config.json``: ``MeanFlowNet(d, width, depth, frequencies)``,
+``ShortcutNet(d, sc_d_min, width, depth, frequencies)`` (``d_min`` is also saved, as a
+buffer, and restored by ``load_state_dict``).
 
 - :class:`MeanFlowNet`: inputs ``t`` and ``t − r`` (MeanFlow's best choice of
   conditioning); ``X_{t→r}(z) = z − (t − r) u_θ(z, r, t)`` (kind ``"meanflow"`` of
@@ -118,8 +119,15 @@ class ShortcutNet(_TimeMLP):
         self, dim: int, d_min: float, width: int = 128, depth: int = 3, n_frequencies: int = 8
     ) -> None:
         super().__init__(dim, 2, width, depth, n_frequencies)
-        self.levels = round(math.log2(1.0 / d_min)) + 1
+        # a buffer: saved in model.pt, so a reloaded network keeps the d_min it learned
+        self.register_buffer("d_min", torch.tensor(float(d_min), dtype=torch.float64))
+
+    @property
+    def levels(self) -> int:
+        """``K + 1`` for ``d_min = 2^-K``: the level of ``d = 0``."""
+        return round(math.log2(1.0 / float(self.d_min))) + 1
 
     def forward(self, x: torch.Tensor, tau: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-        level = torch.clamp(-torch.log2(d.to(x.dtype)), 0.0, float(self.levels)) / self.levels
+        levels = self.levels
+        level = torch.clamp(-torch.log2(d.to(x.dtype)), 0.0, float(levels)) / levels
         return self.body(x, tau, level)

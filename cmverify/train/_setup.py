@@ -68,6 +68,10 @@ def probe(config: TrainConfig, model: nn.Module, velocity: Velocity | None, dim:
             f"the {config.method} network must be {signature} with x of shape (n, {dim}) and "
             f"times of shape (n,); calling it failed: {type(exc).__name__}: {exc}"
         ) from exc
+    if isinstance(out, torch.Tensor) and out.shape == (3, dim) and not torch.isfinite(out).all():
+        raise ValueError(
+            f"the {config.method} network returns NaN or inf at its first call (zeros for x)"
+        )
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (3, dim) or out.dtype != dtype:
         got = (
             f"{out.dtype} of shape {tuple(out.shape)}"

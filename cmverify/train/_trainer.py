@@ -181,6 +181,9 @@ def train(
     also the 2- and 4-step ones, and for MeanFlow a line on the JVP's precision —
     elapsed time and ETA); the ETA counts steps and evaluations at their own mean times.
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config = config.resolved()  # the method's defaults for target_mu and frequencies
     check_teacher(config, velocity)  # before the checkpoint folder is made
     out = check_writable(checkpoint_dir) if checkpoint_dir is not None else None
     with limit_threads(threads):
@@ -325,7 +328,10 @@ def _train(
             loss.backward()
             opt.step()
             sched.step()
-            _average([(target, config.target_mu), (ema, config.eval_ema)], model)
+            averages = [(ema, config.eval_ema)]
+            if config.method != "meanflow":  # MeanFlow has no target network
+                averages.append((target, config.target_mu))
+            _average(averages, model)
             done = step + 1
             evaluating = done % config.eval_every == 0 or done == config.steps
             if progress and done % PROGRESS_EVERY == 0 and not evaluating:
