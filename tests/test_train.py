@@ -280,15 +280,22 @@ def test_a_failing_final_evaluation_keeps_its_comparison_and_saves_it(tmp_path):
     (TrainResult.comparison was None), losing which call failed and why."""
 
     class Broken(torch.nn.Module):
+        armed = False  # set by the first training step's teacher call (after the probe)
+
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.ones(1))
 
-        def forward(self, t, x):  # NaN in eval mode (the evaluation), finite in training
-            return self.w * torch.full_like(x, float("nan") if not self.training else 0.0)
+        def forward(self, t, x):  # NaN in the evaluation (eval mode, armed), finite in training
+            broken = Broken.armed and not self.training
+            return self.w * torch.full_like(x, float("nan") if broken else 0.0)
+
+    def teacher(t, x):
+        Broken.armed = True
+        return PATH.velocity(t, x)
 
     config = TrainConfig(steps=2, eval_every=2, **TINY)
-    result = train(config, network=Broken(), checkpoint_dir=tmp_path)
+    result = train(config, network=Broken(), velocity=teacher, checkpoint_dir=tmp_path)
     assert result.metrics["failed"] and "one_step_rel_rmse" not in result.metrics
     assert result.comparison is not None and not result.comparison.passed
     assert result.comparison.failures[0].kind == "non-finite"

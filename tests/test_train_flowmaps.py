@@ -396,3 +396,48 @@ def test_a_network_returning_nan_is_named_at_once():
 
     with pytest.raises(ValueError, match="returns NaN or inf at its first call"):
         train(TrainConfig(method="shortcut", steps=3), network=Nan())
+
+
+def test_networks_that_mutate_their_input_do_not_change_the_shortcut_loss():
+    """The bootstrap target is computed before the model's own call on the same x: a target
+    network that writes into its input must not change what the model sees."""
+
+    class Mutating(ShortcutNet):
+        def forward(self, x, tau, d):
+            out = super().forward(x, tau, d)
+            x.add_(1.0)
+            tau.mul_(0.0)
+            return out
+
+    torch.manual_seed(4)
+    clean = ShortcutNet(2, 1.0 / 8, width=16, depth=2).double()
+    mutating = Mutating(2, 1.0 / 8, width=16, depth=2).double()
+    mutating.load_state_dict(clean.state_dict())
+    path = cmv.MixturePath(cmv.mixtures.eight_gaussians())
+    batch = shortcut_batch(
+        path, 64, np.random.default_rng(5), d_min=1 / 8, base="d_min", fraction=0.5, exact=None
+    )
+    expected = shortcut_loss(clean, clean, batch)
+    assert float(shortcut_loss(clean, mutating, batch)) == float(expected)
+
+
+def test_the_probe_leaves_the_network_as_it_was():
+    """The probe before training calls a copy in eval mode: BatchNorm statistics, the
+    training flag and the weights of the user's network are untouched."""
+    from cmverify.train._setup import probe
+
+    class WithNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm1d(2)
+            self.lin = torch.nn.Linear(2, 2)
+
+        def forward(self, x, tau, d):
+            return self.lin(self.norm(x + 5.0))
+
+    net = WithNorm()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    probe(TrainConfig(method="shortcut").resolved(), net, None, 2)
+    assert net.training
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key

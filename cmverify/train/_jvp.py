@@ -32,6 +32,7 @@ import torch
 
 from ..exact import MixturePath
 from ..reference import ReferenceFlow
+from ._losses import draw_points
 
 __all__ = ["JvpPrecision", "jvp_precision"]
 
@@ -114,12 +115,8 @@ def jvp_precision(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a whole number ≥ 1, got {n!r}")
     rng = np.random.default_rng(seed)
-    x0 = path.mixture.sample(n, rng)
-    x1 = rng.standard_normal(x0.shape)
-    at = path.interpolant.at(t)
-    z = float(at.alpha) * x0 + float(at.sigma) * x1
-    v_c = float(at.dalpha) * x0 + float(at.dsigma) * x1
     tt, rr = np.full(n, float(t)), np.full(n, float(r))
+    z, v_c = draw_points(path, tt, rng)
     u64, du64, target64 = _target(model, torch.float64, z, rr, tt, v_c)
     _, _, target32 = _target(model, torch.float32, z, rr, tt, v_c)
     flow = ReferenceFlow(path)

@@ -22,7 +22,7 @@ import torch
 from ..exact import MixturePath
 from ..reference import euler_step, heun_step
 
-__all__ = ["cd_pairs", "consistency_loss", "ct_pairs", "distance"]
+__all__ = ["cd_pairs", "consistency_loss", "ct_pairs", "distance", "draw_points"]
 
 Velocity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -42,6 +42,18 @@ def distance(
 def _mix(at, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
     """``α_t x0 + σ_t x1`` per row, from the coefficients ``at`` of times shaped ``(n,)``."""
     return at.alpha[:, None] * x0 + at.sigma[:, None] * x1
+
+
+def draw_points(
+    path: MixturePath, t: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x_t, v_c)`` at times ``t`` (shape ``(n,)``): ``x0 ~ data``, then ``x1 ~ N(0, I)``
+    from ``rng``, ``x_t = α_t x0 + σ_t x1`` and the conditional velocity ``v_c = α̇_t x0 +
+    σ̇_t x1``, shapes ``(n, d)`` (the flow-map methods' training points)."""
+    x0 = path.mixture.sample(t.shape[0], rng)
+    x1 = rng.standard_normal(x0.shape)
+    at = path.interpolant.at(t)
+    return _mix(at, x0, x1), at.dalpha[:, None] * x0 + at.dsigma[:, None] * x1
 
 
 def ct_pairs(path: MixturePath, t_lo: np.ndarray, t_hi: np.ndarray, x0: np.ndarray, x1: np.ndarray):

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..exact import MixturePath
+from ._losses import draw_points
 
 __all__ = ["meanflow_loss", "meanflow_tangents", "meanflow_times"]
 
@@ -70,13 +71,10 @@ def meanflow_tangents(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(z, w)``: points ``z = α_t x0 + σ_t x1`` and tangents ``w`` — ``v_c`` or, with
     ``exact`` (a velocity ``v(t, z)``), the exact velocity — shapes ``(n, d)``."""
-    x0 = path.mixture.sample(t.shape[0], rng)
-    x1 = rng.standard_normal(x0.shape)
-    at = path.interpolant.at(t)
-    z = at.alpha[:, None] * x0 + at.sigma[:, None] * x1
+    z, v_c = draw_points(path, t, rng)
     if exact is not None:
         return z, np.asarray(exact(t, z), dtype=np.float64)
-    return z, at.dalpha[:, None] * x0 + at.dsigma[:, None] * x1
+    return z, v_c
 
 
 def _own_forward(model: torch.nn.Module) -> bool:

@@ -3,6 +3,7 @@ teacher (train layer)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -51,6 +52,7 @@ def probe(config: TrainConfig, model: nn.Module, velocity: Velocity | None, dim:
     if not params:
         raise ValueError("the network has no parameters to train")
     dtype, device = params[0].dtype, params[0].device
+    model = copy.deepcopy(model).eval()  # no BatchNorm statistics or dropout draws touched
     x = torch.zeros(3, dim, dtype=dtype, device=device)
     t = torch.tensor([0.25, 0.5, 1.0], dtype=dtype, device=device)
     if config.method == "meanflow":

@@ -30,16 +30,9 @@ import numpy as np
 import torch
 
 from ..exact import MixturePath
+from ._losses import draw_points
 
 __all__ = ["shortcut_batch", "shortcut_loss"]
-
-
-def _points(path: MixturePath, tau: np.ndarray, rng: np.random.Generator):
-    x0 = path.mixture.sample(tau.shape[0], rng)
-    x1 = rng.standard_normal(x0.shape)
-    at = path.interpolant.at(1.0 - tau)
-    x = at.alpha[:, None] * x0 + at.sigma[:, None] * x1
-    return x, at.dalpha[:, None] * x0 + at.dsigma[:, None] * x1
 
 
 def shortcut_batch(
@@ -69,10 +62,10 @@ def shortcut_batch(
     k = rng.integers(0, top, n_boot)
     d_boot = np.exp2(-k.astype(np.float64))
     tau_boot = np.floor(rng.random(n_boot) * 2.0**k) * d_boot
-    x_fm, w = _points(path, tau_fm, rng)
+    x_fm, w = draw_points(path, 1.0 - tau_fm, rng)
     if exact is not None:
         w = np.asarray(exact(1.0 - tau_fm, x_fm), dtype=np.float64)
-    x_boot, _ = _points(path, tau_boot, rng)
+    x_boot, _ = draw_points(path, 1.0 - tau_boot, rng)
     h = d_boot / 2
     q = np.where(h >= d_min, h, 0.0)
     return {
@@ -97,9 +90,9 @@ def shortcut_loss(
         for key in ("x", "tau", "d", "fm_target", "h", "q")
     )
     n_fm = int(batch["n_fm"])
-    with torch.no_grad():
+    with torch.no_grad():  # the target network gets copies: x must reach the model intact
         xb, tb = x[n_fm:], tau[n_fm:]
-        s1 = target(xb, tb, q)
-        s2 = target(xb + h[:, None] * s1, tb + h, q)
+        s1 = target(xb.clone(), tb.clone(), q.clone())
+        s2 = target(xb + h[:, None] * s1, tb + h, q.clone())
         goal = torch.cat([fm, 0.5 * (s1 + s2)])
     return torch.mean(torch.sum((model(x, tau, d) - goal) ** 2, dim=1))
