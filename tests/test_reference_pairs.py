@@ -87,6 +87,8 @@ def test_a_folder_of_another_run_and_bad_shards_are_refused(tmp_path):
             cmv.reference_pairs("eight_gaussians", 20, shard, out=tmp_path / "x")
     with pytest.raises(ValueError, match="unknown mixture"):
         cmv.reference_pairs("nine_gaussians", 20, out=tmp_path / "y")
+    with pytest.raises(TypeError, match="mixture must be a name"):
+        cmv.reference_pairs(cmv.mixtures.eight_gaussians(), 20, out=tmp_path / "w")
     with pytest.raises(TypeError, match="n must be an integer"):
         cmv.reference_pairs("eight_gaussians", 2.5, out=tmp_path / "z")
     blocker = tmp_path / "file"

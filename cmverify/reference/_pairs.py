@@ -125,20 +125,23 @@ def _manifest(out: pathlib.Path, params: dict) -> None:
     os.replace(tmp, target)
 
 
-def _read(path: pathlib.Path, run: str) -> dict[str, np.ndarray] | None:
-    """The arrays of a chunk or shard file of this ``run``; ``None`` if it cannot be read
-    (truncated); ``ValueError`` if it belongs to another run."""
+def _read(path: pathlib.Path, run: str, *, arrays: bool = True) -> dict[str, np.ndarray] | None:
+    """The arrays of a chunk or shard file of this ``run`` (``arrays=False``: only its
+    ``run`` entry is read, the check); ``None`` if it cannot be read (truncated);
+    ``ValueError`` if it belongs to another run."""
     try:
         with np.load(path) as data:
-            arrays = {key: data[key] for key in data.files}
+            found = str(data["run"]) if "run" in data.files else None
+            if found == run and arrays:
+                return {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
-    if "run" not in arrays or str(arrays["run"]) != run:
+    if found != run:
         raise ValueError(
             f"{path} holds data of another run (or of an older format); delete it (or use "
             "another --out) to compute this one"
         )
-    return arrays
+    return {}
 
 
 def reference_pairs(
@@ -162,6 +165,8 @@ def reference_pairs(
     """
     from .. import __version__
 
+    if not isinstance(mixture, str):
+        raise TypeError(f"mixture must be a name (str), got {type(mixture).__name__}")
     path = MixturePath(
         mixtures.by_name(mixture.replace("-", "_")), interpolants.by_name(interpolant)
     )
@@ -196,7 +201,7 @@ def reference_pairs(
     # call leaves the folder as it found it
     for found in [final, *sorted(partial.glob("chunk-*.npz"))]:
         if found.exists():
-            _read(found, run)
+            _read(found, run, arrays=False)  # reads the file's run entry only
     _manifest(folder, {**params, "version": __version__})
     begun = time.perf_counter()
     if not final.exists():

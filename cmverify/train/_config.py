@@ -96,8 +96,7 @@ class TrainConfig:
         self._check_types()
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        resolved = self.resolved()  # validate the method's defaults too
-        target_mu, frequencies = resolved.target_mu, resolved.frequencies
+        target_mu, frequencies = self._defaulted()  # validate the method's defaults too
         if self.distance not in ("l2", "huber"):
             raise ValueError(f"distance must be 'l2' or 'huber', got {self.distance!r}")
         if self.cd_solver not in ("euler", "heun"):
@@ -131,12 +130,16 @@ class TrainConfig:
         :func:`~cmverify.train.train` runs, and records in ``config.json``, this copy; the
         fields themselves stay ``None``, so ``dataclasses.replace(config, method=...)``
         takes the new method's defaults."""
-        changes = {}
-        if self.target_mu is None:
-            changes["target_mu"] = DEFAULT_TARGET_MU[self.method]
-        if self.frequencies is None:
-            changes["frequencies"] = DEFAULT_FREQUENCIES[self.method]
-        return replace(self, **changes) if changes else self
+        if self.target_mu is not None and self.frequencies is not None:
+            return self
+        target_mu, frequencies = self._defaulted()
+        return replace(self, target_mu=target_mu, frequencies=frequencies)
+
+    def _defaulted(self) -> tuple[float, int]:
+        """``(target_mu, frequencies)`` with the method's defaults where ``None``."""
+        target_mu = DEFAULT_TARGET_MU[self.method] if self.target_mu is None else self.target_mu
+        frequencies = self.frequencies
+        return target_mu, DEFAULT_FREQUENCIES[self.method] if frequencies is None else frequencies
 
     def _check_types(self) -> None:
         """``TypeError`` for a field of the wrong type (a float where a whole number is
