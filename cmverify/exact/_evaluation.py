@@ -117,8 +117,11 @@ class Evaluator:
         self.eigvals = (eigvals[:1] if np.all(eigvals == eigvals[:1]) else eigvals)[:, :, None]
         self.means = mixture.means[:, :, None]
         self.eigvecs_t = np.swapaxes(mixture.eigvecs, 1, 2)
-        identity = np.broadcast_to(np.eye(mixture.dim), mixture.eigvecs.shape)
-        self.identity_basis = bool(np.array_equal(mixture.eigvecs, identity))
+        self.identity_basis = mixture.structure in ("isotropic", "diagonal") or bool(
+            np.array_equal(
+                mixture.eigvecs, np.broadcast_to(np.eye(mixture.dim), self.eigvecs_t.shape)
+            )
+        )
         self.means_eig = self.to_eigenbasis(self.means)
         self.log_norm_const = (mixture.log_weights - 0.5 * mixture.dim * _LOG_2PI)[:, None]
         self.positive = mixture.weights > 0

@@ -21,11 +21,13 @@ On the scaled route (far from the data, :mod:`cmverify.exact._scaled`) ``y_k = 2
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ._evaluation import Evaluation, Evaluator
 
-__all__ = ["SMALL_DIM", "component_terms", "points_last", "velocity_jacobian"]
+__all__ = ["SMALL_DIM", "component_terms", "jacobian_blocks", "points_last", "velocity_jacobian"]
 
 #: Up to this dimension the covariance sum runs one entry ``(i, j)`` at a time (measured
 #: faster than ``einsum`` for ``d = 2``).
@@ -83,3 +85,27 @@ def points_last(evaluator: Evaluator, ev: Evaluation) -> tuple[np.ndarray, np.nd
 def velocity_jacobian(evaluator: Evaluator, ev: Evaluation) -> np.ndarray:
     """``∇v`` from one evaluation, shape ``(n, d, d)`` (module docstring)."""
     return np.ascontiguousarray(np.moveaxis(points_last(evaluator, ev)[1], 2, 0))
+
+
+def jacobian_blocks(
+    t: np.ndarray,
+    x: np.ndarray,
+    step: int,
+    first: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    far: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(v, ∇v)`` points last (``(d, n)``, ``(d, d, n)``) on trusted ``(t, x)`` in blocks of
+    ``step`` rows: ``first(t, x) → (v, ∇v, redo)``, then ``far`` on the rows flagged
+    ``redo`` or not finite."""
+    n, d = x.shape
+    v, grad = np.empty((d, n)), np.empty((d, d, n))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            tb = t if t.ndim == 0 else t[lo:hi]
+            vb, gb, redo = first(tb, x[lo:hi])
+            redo = redo | ~np.all(np.isfinite(gb), axis=(0, 1))
+            if np.any(redo):
+                vb[:, redo], gb[:, :, redo] = far(tb if tb.ndim == 0 else tb[redo], x[lo:hi][redo])
+            v[:, lo:hi], grad[:, :, lo:hi] = vb, gb
+    return v, grad

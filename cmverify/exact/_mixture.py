@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import as_count, as_float_array, as_points, as_rng
+from ._covariance import (
+    check_diagonal,
+    check_low_rank,
+    check_weights_means,
+    dense_covs,
+    positive_floor,
+)
 
 __all__ = ["GaussianMixture"]
 
-#: Tolerance on ``|Σ w_k − 1|``; weights within it are divided by their sum.
-WEIGHT_SUM_TOLERANCE = 1e-6
-#: Weights whose sum is within this of 1 (float64 rounding) are kept exactly as given.
-WEIGHT_SUM_ROUNDING = 1e-12
 #: Relative tolerance on ``max|Σ − Σᵀ| / max|Σ|``.
 SYMMETRY_TOLERANCE = 1e-10
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -22,7 +25,7 @@ class GaussianMixture:
 
     Arguments:
         weights: shape ``(K,)``, non-negative, summing to 1 within ``1e-6``
-            (:data:`WEIGHT_SUM_TOLERANCE`). Weights off by more than float64 rounding
+            (:data:`~cmverify.exact._covariance.WEIGHT_SUM_TOLERANCE`). Weights off by more than float64 rounding
             (``1e-12``) but within ``1e-6`` are divided by their sum: float32 weights
             ``1/K`` (off by about ``5e-8``) are accepted. Beyond ``1e-6``: ``ValueError``
             saying how far off the sum is.
@@ -50,38 +53,14 @@ class GaussianMixture:
     def __init__(
         self, weights: object, means: object, covs: object, *, name: str | None = None
     ) -> None:
-        if name is not None:
-            if not isinstance(name, str):
-                raise TypeError(f"name must be a string or None, got {type(name).__name__}")
-            if not name.strip() or "/" in name:
-                raise ValueError(f"name must be a non-empty string without '/', got {name!r}")
-        w = as_float_array(weights, "weights")
-        mu = as_float_array(means, "means")
+        w, mu = check_weights_means(weights, means, name)
+        k, d = mu.shape
         cov = as_float_array(covs, "covs")
-        if w.ndim != 1 or w.shape[0] == 0:
-            raise ValueError(f"weights must have shape (K,) with K ≥ 1, got {w.shape}")
-        k = w.shape[0]
-        if mu.ndim != 2 or mu.shape[0] != k or mu.shape[1] == 0:
-            raise ValueError(
-                f"means must have shape (K, d) = ({k}, d) to match weights, got {mu.shape}"
-            )
-        d = mu.shape[1]
         if cov.shape != (k, d, d):
             raise ValueError(
                 f"covs must have shape (K, d, d) = ({k}, {d}, {d}) to match weights and means, "
                 f"got {cov.shape}"
             )
-        if np.any(w < 0):
-            i = int(np.argmax(w < 0))
-            raise ValueError(f"weights must be non-negative, got weights[{i}] = {w[i]!r}")
-        total = float(np.sum(w))
-        if not abs(total - 1.0) <= WEIGHT_SUM_TOLERANCE:
-            raise ValueError(
-                f"weights must sum to 1, got sum {total!r} (off by {total - 1.0:+.3e}; "
-                f"tolerance {WEIGHT_SUM_TOLERANCE:.0e}, within which they are renormalized)"
-            )
-        if abs(total - 1.0) > WEIGHT_SUM_ROUNDING:
-            w = w / total
         for i in range(k):
             scale = float(np.max(np.abs(cov[i])))
             asym = float(np.max(np.abs(cov[i] - cov[i].T)))
@@ -92,28 +71,85 @@ class GaussianMixture:
                 )
         sym = 0.5 * (cov + np.swapaxes(cov, 1, 2))
         eigvals, eigvecs = np.linalg.eigh(sym)
-        for i in range(k):
-            lo, hi = float(eigvals[i, 0]), float(eigvals[i, -1])
-            if not lo > d * np.finfo(float).eps * hi:
-                raise ValueError(
-                    f"covs[{i}] is not positive definite: eigenvalues range from {lo:.3e} "
-                    f"to {hi:.3e}"
-                )
-            if lo < np.finfo(float).tiny:
-                raise ValueError(
-                    f"covs[{i}] has an eigenvalue {lo:.3e} below the smallest normal float64 "
-                    f"({np.finfo(float).tiny:.3e}): its inverse is not representable"
-                )
+        positive_floor("covs", eigvals, eigvals[:, -1], d, eigen=True)
+        self._finish(name, w, mu, "full", covs=cov, eigvals=eigvals, eigvecs=eigvecs)
+
+    @classmethod
+    def isotropic(
+        cls, weights: object, means: object, variances: object, *, name: str | None = None
+    ) -> GaussianMixture:
+        """``Σ_k = s_k I`` from ``variances`` ``s`` of shape ``(K,)``: no ``d × d`` array is
+        stored or formed on the hot path (``U_k = I``, ``eigvals`` the variances)."""
+        return cls._structured(weights, means, name, "isotropic", variances=variances)
+
+    @classmethod
+    def diagonal(
+        cls, weights: object, means: object, variances: object, *, name: str | None = None
+    ) -> GaussianMixture:
+        """``Σ_k = diag(D_k)`` from ``variances`` ``D`` of shape ``(K, d)``: ``U_k = I`` and
+        ``eigvals`` are the variances in coordinate order (not sorted)."""
+        return cls._structured(weights, means, name, "diagonal", variances=variances)
+
+    @classmethod
+    def low_rank(
+        cls,
+        weights: object,
+        means: object,
+        factors: object,
+        diagonal: object,
+        *,
+        name: str | None = None,
+    ) -> GaussianMixture:
+        """``Σ_k = F_k F_kᵀ + diag(D_k)`` from ``factors`` ``F`` of shape ``(K, d, r)`` and
+        ``diagonal`` ``D`` of shape ``(K, d)`` (positive). The path's velocity, score,
+        denoiser, log-density and velocity Jacobian cost ``O(K d r)`` per point (Woodbury,
+        :mod:`cmverify.exact._lowrank`); ``covs``, ``eigvals`` and ``eigvecs`` are formed
+        (dense, ``O(K d³)``) on first request only."""
+        return cls._structured(weights, means, name, "low_rank", factors=factors, diag=diagonal)
+
+    @classmethod
+    def _structured(
+        cls, weights: object, means: object, name: str | None, structure: str, **parts: object
+    ) -> GaussianMixture:
+        self = cls.__new__(cls)
+        w, mu = check_weights_means(weights, means, name)
+        k, d = mu.shape
+        if structure == "low_rank":
+            fac, diag = check_low_rank(parts["factors"], parts["diag"], k, d)
+            self._finish(name, w, mu, structure, factors=fac, diagonal=diag)
+        else:
+            var = check_diagonal(parts["variances"], k, d, isotropic=structure == "isotropic")
+            eye = np.broadcast_to(np.eye(d), (k, d, d))
+            self._finish(name, w, mu, structure, eigvals=var, eigvecs=eye)
+        return self
+
+    def _finish(
+        self,
+        name: str | None,
+        w: np.ndarray,
+        mu: np.ndarray,
+        structure: str,
+        *,
+        covs: np.ndarray | None = None,
+        eigvals: np.ndarray | None = None,
+        eigvecs: np.ndarray | None = None,
+        factors: np.ndarray | None = None,
+        diagonal: np.ndarray | None = None,
+    ) -> None:
         self._name = name
+        self._structure = structure
         self._weights = w
         self._means = mu
-        self._covs = cov
+        self._covs = covs
         self._eigvals = eigvals
         self._eigvecs = eigvecs
+        self._factors = factors
+        self._diagonal = diagonal
         with np.errstate(divide="ignore"):
             self._log_weights = np.log(w)
-        for arr in (w, mu, cov, eigvals, eigvecs, self._log_weights):
-            arr.flags.writeable = False
+        for arr in (w, mu, covs, eigvals, eigvecs, factors, diagonal, self._log_weights):
+            if arr is not None and arr.flags.writeable:
+                arr.flags.writeable = False
 
     # -- read-back --------------------------------------------------------------------
     @property
@@ -133,18 +169,60 @@ class GaussianMixture:
         return self._means
 
     @property
+    def structure(self) -> str:
+        """``"full"``, ``"isotropic"``, ``"diagonal"`` or ``"low_rank"``: how the
+        covariances were given (the constructor or :meth:`isotropic`, :meth:`diagonal`,
+        :meth:`low_rank`)."""
+        return self._structure
+
+    @property
     def covs(self) -> np.ndarray:
-        """Component covariances, shape ``(K, d, d)``."""
+        """Component covariances, shape ``(K, d, d)`` (formed on first request for a
+        structured mixture: ``K d²`` numbers)."""
+        if self._covs is None:
+            var = None if self._structure == "low_rank" else self._eigvals
+            covs = dense_covs(self._structure, var, self._factors, self._diagonal)
+            covs.flags.writeable = False
+            self._covs = covs
         return self._covs
 
     @property
+    def factors(self) -> np.ndarray:
+        """``F_k`` of a low-rank mixture, shape ``(K, d, r)`` (``AttributeError`` otherwise)."""
+        if self._factors is None:
+            raise AttributeError(f"a {self._structure} mixture has no factors")
+        return self._factors
+
+    @property
+    def diagonal_term(self) -> np.ndarray:
+        """``D_k`` of ``Σ_k = F_k F_kᵀ + diag(D_k)`` (low-rank), or the variances of a
+        diagonal or isotropic mixture, shape ``(K, d)`` (``AttributeError`` for full)."""
+        if self._structure == "low_rank":
+            return self._diagonal
+        if self._structure == "full":
+            raise AttributeError("a full mixture has no diagonal; see covs")
+        return self._eigvals
+
+    def _decompose(self) -> None:
+        if self._eigvals is None:  # low rank: the dense eigen-decomposition, on request
+            eigvals, eigvecs = np.linalg.eigh(self.covs)
+            eigvals.flags.writeable = eigvecs.flags.writeable = False
+            self._eigvals, self._eigvecs = eigvals, eigvecs
+
+    @property
     def eigvals(self) -> np.ndarray:
-        """Eigenvalues ``λ_k`` of each covariance, ascending, shape ``(K, d)``."""
+        """Eigenvalues ``λ_k`` of each covariance, shape ``(K, d)``: ascending for full and
+        low-rank mixtures (low rank: computed densely on first request), the variances
+        in coordinate order for diagonal and isotropic ones."""
+        self._decompose()
         return self._eigvals
 
     @property
     def eigvecs(self) -> np.ndarray:
-        """Orthonormal eigenvectors ``U_k`` (columns), shape ``(K, d, d)``."""
+        """Orthonormal eigenvectors ``U_k`` (columns), shape ``(K, d, d)``: a read-only
+        broadcast identity for diagonal and isotropic mixtures; computed densely on first
+        request for low-rank ones."""
+        self._decompose()
         return self._eigvecs
 
     @property
@@ -173,9 +251,14 @@ class GaussianMixture:
         means are large against the spread.
         """
         centred = self._means - self.mean()
-        return np.einsum("k,kij->ij", self._weights, self._covs) + np.einsum(
-            "k,ki,kj->ij", self._weights, centred, centred
-        )
+        between = np.einsum("k,ki,kj->ij", self._weights, centred, centred)
+        if self._structure == "full":
+            return np.einsum("k,kij->ij", self._weights, self._covs) + between
+        idx = np.arange(self.dim)
+        between[idx, idx] += self._weights @ self.diagonal_term
+        if self._structure == "low_rank":
+            between += np.einsum("k,kir,kjr->ij", self._weights, self._factors, self._factors)
+        return between
 
     def __repr__(self) -> str:
         label = "" if self._name is None else f"{self._name!r}, "
@@ -205,13 +288,11 @@ class GaussianMixture:
         """:meth:`component_log_prob` for validated ``x``, ``-inf`` where an entry is below
         ``−1.8e308``. Rows whose Mahalanobis terms overflow are recomputed with ``x`` and
         the means scaled by a power of two ``2^e`` (exact):
-        ``½ q = (2^e sqrt(½ |Λ^{-1/2} Uᵀ (x − μ) / 2^e|²))²``."""
-        logdet = np.sum(np.log(self._eigvals), axis=-1)
-        const = self._log_weights[None] - 0.5 * (self.dim * _LOG_2PI + logdet[None])
+        ``½ q = (2^e sqrt(½ |z(x − μ) / 2^e|²))²`` with ``|z(y)|² = yᵀ Σ⁻¹ y``."""
+        const = self._log_weights[None] - 0.5 * (self.dim * _LOG_2PI + self._log_det()[None])
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            # |Λ^{-1/2} Uᵀ (x − μ)|²: finite wherever the term is, also where |x − μ|² is not.
-            z = np.einsum("nkd,kde->nke", x[:, None, :] - self._means[None], self._eigvecs)
-            z = z / np.sqrt(self._eigvals)[None]
+            # |z|²: finite wherever the term is, also where |x − μ|² is not.
+            z = self._whitened(x[:, None, :] - self._means[None])
             half_quad = 0.5 * np.sum(z * z, axis=-1)
             redo = ~np.all(np.isfinite(half_quad), axis=1)
             if np.any(redo):
@@ -220,11 +301,40 @@ class GaussianMixture:
                 e = np.frexp(size)[1] - 1
                 xh = np.ldexp(xr, -e[:, None])[:, None, :]
                 mh = np.ldexp(self._means[None], -e[:, None, None])
-                zh = np.einsum("nkd,kde->nke", xh - mh, self._eigvecs)
-                zh = zh / np.sqrt(self._eigvals)[None]
+                zh = self._whitened(xh - mh)
                 root = np.sqrt(0.5 * np.sum(zh * zh, axis=-1))
                 half_quad[redo] = (np.ldexp(1.0, e)[:, None] * root) ** 2
         return const - half_quad
+
+    def _log_det(self) -> np.ndarray:
+        """``log det Σ_k``, shape ``(K,)``."""
+        if self._structure != "low_rank":
+            return np.sum(np.log(self._eigvals), axis=-1)
+        _, log_det_m = self._woodbury()
+        return np.sum(np.log(self._diagonal), axis=-1) + log_det_m
+
+    def _woodbury(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(M⁻¹, log det M)`` of ``M_k = I + F_kᵀ D_k⁻¹ F_k`` (low rank), computed once."""
+        if getattr(self, "_woodbury_terms", None) is None:
+            fac = self._factors
+            m = np.matmul(np.swapaxes(fac, 1, 2) / self._diagonal[:, None, :], fac)
+            m += np.eye(fac.shape[2])
+            self._woodbury_terms = (np.linalg.inv(m), np.linalg.slogdet(m)[1])
+        return self._woodbury_terms
+
+    def _whitened(self, y: np.ndarray) -> np.ndarray:
+        """A vector ``z`` per point and component with ``|z|² = yᵀ Σ_k⁻¹ y`` for ``y`` of shape
+        ``(n, K, d)``: ``Λ^{-1/2} Uᵀ y`` (full), ``y / sqrt(D)`` (diagonal), and
+        ``[sqrt(D) ⊙ h, ũ]`` (low rank, :mod:`cmverify.exact._lowrank` at ``α = 1, σ = 0``)."""
+        if self._structure in ("isotropic", "diagonal"):
+            return y / np.sqrt(self._eigvals)[None]
+        if self._structure == "full":
+            return np.einsum("nkd,kde->nke", y, self._eigvecs) / np.sqrt(self._eigvals)[None]
+        m_inv, _ = self._woodbury()
+        ey = y / self._diagonal[None]
+        u = np.einsum("krs,kds,nkd->nkr", m_inv, self._factors, ey)
+        h = ey - np.einsum("kdr,nkr->nkd", self._factors, u) / self._diagonal[None]
+        return np.concatenate([np.sqrt(self._diagonal)[None] * h, u], axis=-1)
 
     def log_prob(self, x: object) -> np.ndarray:
         """``log p(x)`` by log-sum-exp over components, shape ``(n,)``; ``x`` has shape ``(n, d)``.
@@ -260,8 +370,17 @@ class GaussianMixture:
         rng = as_rng(rng)
         labels = rng.choice(self.n_components, size=n, p=self._weights)
         z = rng.standard_normal((n, self.dim))
-        scaled = np.sqrt(self._eigvals[labels]) * z
-        x = self._means[labels] + np.einsum("nij,nj->ni", self._eigvecs[labels], scaled)
+        if self._structure == "full":
+            scaled = np.sqrt(self._eigvals[labels]) * z
+            x = self._means[labels] + np.einsum("nij,nj->ni", self._eigvecs[labels], scaled)
+        elif self._structure == "low_rank":  # F_k z' + sqrt(D_k) ⊙ z, one component at a time
+            x = self._means[labels] + np.sqrt(self._diagonal[labels]) * z
+            extra = rng.standard_normal((n, self._factors.shape[2]))
+            for k in range(self.n_components):
+                rows = labels == k
+                x[rows] += extra[rows] @ self._factors[k].T
+        else:
+            x = self._means[labels] + np.sqrt(self._eigvals[labels]) * z
         if return_components:
             return x, labels
         return x

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PosteriorMixture"]
+from ._evaluation import Evaluator, finite_columns
+from ._scaled import evaluate_scaled
+
+__all__ = ["PosteriorMixture", "posterior_of"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,34 @@ class PosteriorMixture:
         return np.einsum("nk,nkij->nij", r, self.covs) + np.einsum(
             "nk,nki,nkj->nij", r, centred, centred
         )
+
+
+def posterior_of(evaluator: Evaluator, t: np.ndarray, x: np.ndarray) -> PosteriorMixture:
+    """:meth:`MixturePath.posterior` on validated ``(t, x)``: the direct route, the scaled
+    one on far rows; ``ValueError`` where a component mean is not representable."""
+    lam, means = evaluator.eigvals, evaluator.means
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        ev = evaluator.evaluate(t, x)
+        log_resp = ev.log_resp
+        shift = evaluator.from_eigenbasis(ev.co.alpha * lam * ev.co.inv_c * ev.yk)
+        post_means = means + shift
+        redo = evaluator.needs_scaling(ev) | ~finite_columns(post_means)
+        if np.any(redo):
+            sev = evaluate_scaled(evaluator, t if t.ndim == 0 else t[redo], x[redo])
+            log_resp[:, redo] = sev.log_resp
+            shift = evaluator.from_eigenbasis(sev.co.alpha * lam * sev.co.inv_c * sev.yk)
+            post_means[:, :, redo] = means + shift * sev.scale
+    bad = ~finite_columns(post_means) | np.any(np.isnan(log_resp), axis=0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"posterior is not representable in float64 at x[{i}] "
+            f"(max |x| = {np.max(np.abs(x[i])):.3e}): a component mean exceeds ±1.8e308"
+        )
+    eigvals = np.broadcast_to(lam * ev.co.sigma**2 * ev.co.inv_c, ev.yk.shape)
+    return PosteriorMixture(
+        log_weights=log_resp.T,
+        means=np.transpose(post_means, (2, 0, 1)),
+        eigvals=np.transpose(eigvals, (2, 0, 1)).copy(),
+        eigvecs=evaluator.mixture.eigvecs,
+    )

@@ -44,6 +44,7 @@ __all__ = [
     "named_interpolants",
     "paths",
     "points",
+    "structured_mixtures",
     "times",
 ]
 
@@ -94,6 +95,16 @@ def _rotation(seed: int, dim: int) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
+def _weights_and_means(
+    draw: st.DrawFn, k: int, d: int, mean_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights proportional to draws in ``[0.1, 1]``; means in ``[−mean_scale, mean_scale]^d``."""
+    raw = np.array(draw(st.lists(st.floats(0.1, 1.0), min_size=k, max_size=k)))
+    coords = st.floats(-mean_scale, mean_scale, allow_nan=False)
+    means = np.array(draw(st.lists(coords, min_size=k * d, max_size=k * d))).reshape(k, d)
+    return raw / raw.sum(), means
+
+
 @st.composite
 def mixtures(
     draw: st.DrawFn,
@@ -116,10 +127,7 @@ def mixtures(
     """
     d = draw(dims if dims is not None else st.integers(1, 4))
     k = draw(n_components if n_components is not None else st.integers(1, 5))
-    raw = np.array(draw(st.lists(st.floats(0.1, 1.0), min_size=k, max_size=k)))
-    weights = raw / raw.sum()
-    coords = st.floats(-mean_scale, mean_scale, allow_nan=False)
-    means = np.array(draw(st.lists(coords, min_size=k * d, max_size=k * d))).reshape(k, d)
+    weights, means = _weights_and_means(draw, k, d, mean_scale)
     log_lo, log_hi = math.log10(min_variance), math.log10(max_variance)
     covs = np.empty((k, d, d))
     for i in range(k):
@@ -130,6 +138,53 @@ def mixtures(
         cov = (u * lam) @ u.T
         covs[i] = 0.5 * (cov + cov.T)
     return GaussianMixture(weights, means, covs)
+
+
+#: The structures :func:`structured_mixtures` draws: ``ppca`` is a low-rank mixture
+#: with ``D_k = s_k I`` (the product route of :mod:`cmverify.exact._gram`).
+STRUCTURED_KINDS = ("isotropic", "diagonal", "low_rank", "ppca")
+
+
+@st.composite
+def structured_mixtures(
+    draw: st.DrawFn,
+    kinds: st.SearchStrategy[str] | None = None,
+    dims: st.SearchStrategy[int] | None = None,
+    n_components: st.SearchStrategy[int] | None = None,
+    *,
+    max_condition: float = 100.0,
+    min_variance: float = 0.01,
+    max_variance: float = 1.0,
+    mean_scale: float = 3.0,
+) -> GaussianMixture:
+    """Gaussian mixtures with structured covariances (:meth:`GaussianMixture.isotropic`,
+    :meth:`~GaussianMixture.diagonal`, :meth:`~GaussianMixture.low_rank`).
+
+    The kind from ``kinds`` (default :data:`STRUCTURED_KINDS`), ``d`` from ``dims``
+    (default 1–6), ``K`` from ``n_components`` (default 1–4); weights and means as in
+    :func:`mixtures`; variances log-uniform in ``[min_variance, max_variance]``; low-rank
+    factors of rank ``0 … min(d, 3)`` with Gaussian entries scaled so that
+    ``‖F_k‖_F² ≤ (max_condition − 1) · min D_k`` (condition number ≤ ``max_condition``).
+    """
+    kind = draw(kinds if kinds is not None else st.sampled_from(STRUCTURED_KINDS))
+    d = draw(dims if dims is not None else st.integers(1, 6))
+    k = draw(n_components if n_components is not None else st.integers(1, 4))
+    weights, means = _weights_and_means(draw, k, d, mean_scale)
+    log_var = st.floats(math.log10(min_variance), math.log10(max_variance))
+    per_coord = 1 if kind in ("isotropic", "ppca") else d
+    var = 10.0 ** np.array(draw(st.lists(log_var, min_size=k * per_coord, max_size=k * per_coord)))
+    var = np.broadcast_to(var.reshape(k, per_coord), (k, d)).copy()
+    if kind == "isotropic":
+        return GaussianMixture.isotropic(weights, means, var[:, 0])
+    if kind == "diagonal":
+        return GaussianMixture.diagonal(weights, means, var)
+    rank = draw(st.integers(0, min(d, 3)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    factors = rng.standard_normal((k, d, rank))
+    norms = np.sqrt(np.maximum(np.einsum("kdr,kdr->k", factors, factors), 1e-300))
+    target = np.sqrt((max_condition - 1.0) * var.min(axis=1)) * draw(st.floats(0.05, 1.0))
+    factors *= (target / norms)[:, None, None]
+    return GaussianMixture.low_rank(weights, means, factors, var)
 
 
 def paths(
