@@ -46,7 +46,10 @@ def test_class_conditional_digits():
     pair = mixtures.digits([0, 1])
     np.testing.assert_allclose(pair.weights.sum(), 1.0)
     np.testing.assert_array_equal(pair.means, mixtures.digits().means[:2])
-    for bad in ([], [10], ["3"], [[1, 2]], 2.5):
+    for same in ({1, 0}, range(2), (1, 0, 1), np.array([1, 0])):
+        np.testing.assert_array_equal(mixtures.digits(same).means, pair.means)
+    np.testing.assert_array_equal(mixtures.digits(3).means, threes.means)
+    for bad in ([], [10], ["3"], [[1, 2]], 2.5, [True], [1.0]):
         with pytest.raises(ValueError, match="classes must be"):
             mixtures.digits(bad)
 

@@ -8,9 +8,9 @@ condition number by 100. Errors are measured against the largest entry of the ba
 (floored at 1e-280: at ``t = 5e-324`` both routes return subnormal noise), and for the
 Jacobian against ``max|v| · max|s|`` too, the size of its terms ``(m_k − v)(h_k − h̄)ᵀ``
 (at ``t = 1`` under trig the Jacobian is 0 and both routes return ~1e-15 of rounding).
-Measured worst case over 3,000 random mixtures × 64 points (Hypothesis, all kinds, both
-interpolants, scalar and per-point times): 5.6e-14 (expected noise, low rank), 8.2e-15
-(Jacobian); ``1e-12`` is the contract.
+Measured worst case over two runs of 3,000 random mixtures × 64 points each (Hypothesis,
+all kinds, both interpolants, scalar and per-point times): 1.9e-13 (score, low rank);
+``1e-12`` is the contract.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ def _dense(mix: GaussianMixture) -> GaussianMixture:
     return GaussianMixture(mix.weights, mix.means, mix.covs)
 
 
+def _eigenbasis_path(mix: GaussianMixture, interpolant: Interpolant | None = None) -> MixturePath:
+    """The full form's path on the eigenbasis route only: a full mixture of isotropic
+    components would otherwise take the product route too (``_product``, exact/_gram.py)."""
+    path = MixturePath(_dense(mix), interpolant)
+    path._product = None
+    return path
+
+
 def _relative(a: np.ndarray, b: np.ndarray, scale: float = 0.0) -> float:
     """Largest error against the largest entry of ``b`` (or ``scale``, floor 1e-280)."""
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), scale, 1e-280))
@@ -47,7 +55,7 @@ def _relative(a: np.ndarray, b: np.ndarray, scale: float = 0.0) -> float:
 )
 def test_structured_path_matches_the_full_form(mix, interpolant, t, seed, per_point):
     rng = np.random.default_rng(seed)
-    fast, dense = MixturePath(mix, interpolant), MixturePath(_dense(mix), interpolant)
+    fast, dense = MixturePath(mix, interpolant), _eigenbasis_path(mix, interpolant)
     x = fast.sample(t, 64, rng) + rng.standard_normal((64, mix.dim))
     times = rng.uniform(0.0, 1.0, 64) if per_point else t
     terms = np.max(np.abs(dense.velocity(times, x))) * np.max(np.abs(dense.score(times, x)))
@@ -89,7 +97,8 @@ def test_hot_path_forms_no_dense_array():
     assert mix._covs is None and mix._eigvals is None and path._dense is None
     diag = GaussianMixture.diagonal(np.ones(k) / k, rng.normal(size=(k, d)), np.ones((k, d)))
     MixturePath(diag).velocity(0.5, x)
-    assert diag._covs is None
+    MixturePath(diag).score(1e-9, x * 1e6)  # far rows: the scaled route, still elementwise
+    assert diag._covs is None and diag._eigvecs is None
     assert diag.eigvecs.strides[0] == 0  # a broadcast identity: d² numbers, not K d²
 
 
@@ -99,7 +108,7 @@ def test_far_rows_fall_back_to_the_eigenbasis_route():
         mix = GaussianMixture.low_rank(
             [0.4, 0.6], rng.normal(size=(2, 3)) * 1e4, rng.normal(size=(2, 3, 2)), diag
         )
-        fast, dense = MixturePath(mix), MixturePath(_dense(mix))
+        fast, dense = MixturePath(mix), _eigenbasis_path(mix)
         # Far rows (eigenbasis route), and rows near means of size 1e4 that the product
         # route leaves to the Woodbury route ((|x|² + α²|μ|²)/c⊥ above 2^20, q small).
         near = fast.sample(0.4, 10, rng)
@@ -119,7 +128,7 @@ def test_flow_of_a_low_rank_mixture_matches_the_full_form():
         mix = GaussianMixture.low_rank(np.ones(k) / k, means, factors, diag)
         x1 = rng.normal(size=(50, d))
         fast = ReferenceFlow(MixturePath(mix)).map(x1, 1.0, 0.0)
-        dense = ReferenceFlow(MixturePath(_dense(mix))).map(x1, 1.0, 0.0)
+        dense = ReferenceFlow(_eigenbasis_path(mix)).map(x1, 1.0, 0.0)
         err = np.linalg.norm(fast - dense, axis=1)
         assert np.all(err <= 2 * (1e-10 + 1e-10 * np.linalg.norm(dense, axis=1)))
 
@@ -157,8 +166,18 @@ def test_structured_sampling_moments():
     ("call", "message"),
     [
         (lambda: GaussianMixture.isotropic([1.0], [[0.0, 0.0]], [[1.0, 1.0]]), r"shape \(1,\)"),
-        (lambda: GaussianMixture.isotropic([1.0], [[0.0]], [0.0]), "not positive definite"),
-        (lambda: GaussianMixture.diagonal([1.0], [[0.0, 0.0]], [[1.0, -1.0]]), "not positive"),
+        (
+            lambda: GaussianMixture.isotropic([0.5, 0.5], [[0.0], [1.0]], [1.0, -1.0]),
+            r"variances must be positive, got variances\[1\] = -1.0",
+        ),
+        (
+            lambda: GaussianMixture.diagonal([1.0], [[0.0, 0.0]], [[1.0, 0.0]]),
+            r"variances must be positive, got variances\[\(0, 1\)\] = 0.0",
+        ),
+        (
+            lambda: GaussianMixture.diagonal([1.0], [[0.0, 0.0]], [1.0, 1.0]),
+            r"variances of a diagonal mixture must have shape \(1, 2\)",
+        ),
         (lambda: GaussianMixture.diagonal([1.0], [[0.0, 0.0]], [[1.0, np.nan]]), "NaN or inf"),
         (lambda: GaussianMixture.diagonal([1.0], [[0.0, 0.0]], [[1e-310, 1.0]]), "normal float64"),
         (
@@ -171,13 +190,19 @@ def test_structured_sampling_moments():
         ),
         (
             lambda: GaussianMixture.low_rank([1.0], [[0.0, 0.0]], np.ones((1, 2, 1)), [[1.0, 0.0]]),
-            "not positive definite",
+            "diagonal must be positive",
         ),
         (
             lambda: GaussianMixture.low_rank(
                 [1.0], [[0.0, 0.0]], np.ones((1, 2, 1)) * 1e9, [[1e-9, 1.0]]
             ),
-            "not positive definite",
+            "component 0 is too ill-conditioned for float64",
+        ),
+        (
+            lambda: GaussianMixture.low_rank(
+                [1.0], [[0.0, 0.0]], np.ones((1, 2, 1)) * 1e160, [[1.0, 1.0]]
+            ),
+            "factors\\[0\\] is too large",
         ),
     ],
 )
@@ -202,3 +227,48 @@ def test_structure_attributes():
     np.testing.assert_allclose(lr.eigvals[0], np.linalg.eigvalsh(lr.covs[0]))
     for arr in (lr.factors, lr.diagonal_term, lr.covs, iso.eigvals):
         assert not arr.flags.writeable
+
+
+def test_isotropic_components_take_the_product_route_from_d_4():
+    rng = np.random.default_rng(4)
+    for d, expected in ((2, False), (3, False), (4, True), (16, True)):
+        k = 5
+        full = GaussianMixture(
+            np.ones(k) / k,
+            rng.normal(size=(k, d)),
+            rng.uniform(0.05, 0.5, k)[:, None, None] * np.eye(d),
+        )
+        path = MixturePath(full)
+        assert (path._product is not None) is expected
+        if expected:
+            x = path.sample(rng.uniform(size=200), 200, rng)
+            t = rng.uniform(size=200)
+            assert _relative(path.velocity(t, x), _eigenbasis_path(full).velocity(t, x)) <= TOL
+
+
+def test_product_route_keeps_the_contract_where_its_expansion_cancels():
+    # Review findings: (a) two isotropic components 0.009 apart with variance 1e-6 at
+    # t = 1e-3, points between them (q ≈ 10): expanding |x − α μ_k|² blurred the exponents
+    # by ~1e-10 (5.4e-11 relative in the velocity) until rows were recomputed about their
+    # nearest mean; (b) probabilistic PCA with c∥/c⊥ ≈ 1e5 and points 3 sd out along the
+    # factor: |y⊥|² = |y|² − p²/γ cancels even about the mean (4.1e-12) — such rows take
+    # the Woodbury route.
+    d, t = 8, 1e-3
+    base = np.ones(d) / np.sqrt(d)
+    mu = np.stack([base, base + 0.009 * np.eye(d)[1]])
+    x = (1 - t) * mu.mean(0) + 3e-4 * np.random.default_rng(0).normal(size=(20, d))
+    iso = GaussianMixture.isotropic([0.5, 0.5], mu, [1e-6, 1e-6])
+    assert MixturePath(iso)._product is not None
+    assert _relative(MixturePath(iso).velocity(t, x), _eigenbasis_path(iso).velocity(t, x)) <= 1e-13
+    d, s = 6, 1e-5
+    f, g = np.eye(d)[0], np.eye(d)[1]
+    mix = GaussianMixture.low_rank(
+        [0.5, 0.5],
+        np.stack([np.zeros(d), 0.01 * g]),
+        np.stack([f[:, None]] * 2),
+        np.full((2, d), s),
+    )
+    rng = np.random.default_rng(0)
+    x = (1 - t) * 0.005 * g + np.outer(rng.uniform(2.9, 3.3, 8), f)
+    x += rng.normal(size=(8, d)) * np.sqrt(s) * 0.3
+    assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-13

@@ -74,14 +74,23 @@ def check_diagonal(variances: object, k: int, d: int, *, isotropic: bool) -> np.
     var = as_float_array(variances, "variances")
     want = (k,) if isotropic else (k, d)
     if var.shape != want:
-        kind = "isotropic" if isotropic else "diagonal"
+        kind = "an isotropic" if isotropic else "a diagonal"
         raise ValueError(
-            f"variances of an {kind} mixture must have shape {want} to match weights and "
+            f"variances of {kind} mixture must have shape {want} to match weights and "
             f"means, got {var.shape}"
         )
+    _positive("variances", var)
     full = np.repeat(var[:, None], d, axis=1) if isotropic else var.copy()
     positive_floor("variances", full, np.max(full, axis=1), 0)  # exact eigenvalues
     return full
+
+
+def _positive(name: str, values: np.ndarray) -> None:
+    """``ValueError`` naming the first entry of ``values`` that is not positive."""
+    if np.any(values <= 0):
+        i = tuple(int(a) for a in np.argwhere(values <= 0)[0])
+        where = i[0] if len(i) == 1 else i
+        raise ValueError(f"{name} must be positive, got {name}[{where}] = {float(values[i])!r}")
 
 
 def check_low_rank(factors: object, diagonal: object, k: int, d: int) -> tuple[np.ndarray, ...]:
@@ -101,8 +110,21 @@ def check_low_rank(factors: object, diagonal: object, k: int, d: int) -> tuple[n
             f"diagonal must have shape (K, d) = ({k}, {d}) to match weights and means, "
             f"got {diag.shape}"
         )
-    bound = np.max(diag, axis=1) + np.einsum("kdr,kdr->k", fac, fac)
-    positive_floor("diagonal", diag, bound, d)
+    _positive("diagonal", diag)
+    with np.errstate(over="ignore"):
+        bound = np.max(diag, axis=1) + np.einsum("kdr,kdr->k", fac, fac)
+    if not np.all(np.isfinite(bound)):
+        i = int(np.argmax(~np.isfinite(bound)))
+        raise ValueError(f"factors[{i}] is too large: ‖F_{i}‖² overflows float64")
+    for i in range(k):
+        lo = float(np.min(diag[i]))
+        if not lo > d * np.finfo(float).eps * bound[i]:
+            raise ValueError(
+                f"component {i} is too ill-conditioned for float64: min diagonal[{i}] = "
+                f"{lo:.3e} is not above d · eps · (max diagonal + ‖F‖²) = "
+                f"{d * np.finfo(float).eps * bound[i]:.3e}"
+            )
+    positive_floor("diagonal", diag, bound, 0)
     return fac, diag
 
 

@@ -116,10 +116,9 @@ class Evaluator:
         # and log det C_k: computed once per time, not K times (bit for bit the same).
         self.eigvals = (eigvals[:1] if np.all(eigvals == eigvals[:1]) else eigvals)[:, :, None]
         self.means = mixture.means[:, :, None]
-        self.eigvecs_t = np.swapaxes(mixture.eigvecs, 1, 2)
         self.identity_basis = mixture.structure in ("isotropic", "diagonal") or bool(
             np.array_equal(
-                mixture.eigvecs, np.broadcast_to(np.eye(mixture.dim), self.eigvecs_t.shape)
+                mixture.eigvecs, np.broadcast_to(np.eye(mixture.dim), mixture.eigvecs.shape)
             )
         )
         self.means_eig = self.to_eigenbasis(self.means)
@@ -134,6 +133,11 @@ class Evaluator:
         self._kernel_coefficients = interpolant._numeric_stack(
             ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian")
         )
+
+    @property
+    def eigvecs_t(self) -> np.ndarray:
+        """The ``U_kᵀ``, shape ``(K, d, d)`` (a view; never used where every ``U_k = I``)."""
+        return np.swapaxes(self.mixture.eigvecs, 1, 2)
 
     def to_eigenbasis(self, v: np.ndarray) -> np.ndarray:
         """``U_kᵀ v_k`` for ``v`` of shape ``(K, d, n)``."""
@@ -255,3 +259,9 @@ def finite_rows(out: np.ndarray) -> np.ndarray:
 def finite_columns(v: np.ndarray) -> np.ndarray:
     """Points of ``v`` (shape ``(K, d, n)``) whose entries are all finite, shape ``(n,)``."""
     return np.all(np.isfinite(v), axis=(0, 1))
+
+
+def caller_rows(offset: int | np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The caller's indices of the rows ``mask`` selects from a block whose rows are numbered
+    from ``offset`` (an int) or by ``offset`` (an array)."""
+    return np.flatnonzero(mask) + offset if np.ndim(offset) == 0 else offset[mask]

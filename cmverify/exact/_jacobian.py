@@ -27,7 +27,14 @@ import numpy as np
 
 from ._evaluation import Evaluation, Evaluator
 
-__all__ = ["SMALL_DIM", "component_terms", "jacobian_blocks", "points_last", "velocity_jacobian"]
+__all__ = [
+    "SMALL_DIM",
+    "component_terms",
+    "first_pass",
+    "jacobian_blocks",
+    "points_last",
+    "velocity_jacobian",
+]
 
 #: Up to this dimension the covariance sum runs one entry ``(i, j)`` at a time (measured
 #: faster than ``einsum`` for ``d = 2``).
@@ -109,3 +116,12 @@ def jacobian_blocks(
                 vb[:, redo], gb[:, :, redo] = far(tb if tb.ndim == 0 else tb[redo], x[lo:hi][redo])
             v[:, lo:hi], grad[:, :, lo:hi] = vb, gb
     return v, grad
+
+
+def first_pass(
+    evaluator: Evaluator, t: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(v, ∇v, redo)`` points last by the direct route on one block; ``redo`` flags the
+    rows the scaled route must take."""
+    e = evaluator.evaluate(t, x)
+    return (*points_last(evaluator, e), evaluator.needs_scaling(e))

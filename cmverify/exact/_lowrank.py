@@ -45,12 +45,12 @@ from ._evaluation import BLOCK_ENTRIES, MAX_DIRECT_Q, normalize
 from ._gram import GramVelocity
 from ._mixture import _LOG_2PI, GaussianMixture
 
-__all__ = ["LowRankEvaluator"]
+__all__ = ["LOW_RANK_QUANTITIES", "LowRankEvaluator"]
 
-#: Array entries per block of the product route (its arrays are ``(K (r + 1), n)`` and
-#: ``(n, d)``; wide blocks keep its matrix products efficient at large ``d``), and the
-#: most rows per block (its elementwise work stays in cache at small ``d``).
-GRAM_BLOCK_ENTRIES, GRAM_MAX_ROWS = 2**22, 4096
+#: The quantities a low-rank mixture evaluates by Woodbury (the rest: eigenbasis route).
+LOW_RANK_QUANTITIES = frozenset(
+    ("log_prob", "denoiser", "expected_noise", "score", "velocity", "velocity_jacobian")
+)
 
 _KEYS = ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian")
 
@@ -113,37 +113,21 @@ class LowRankEvaluator:
         self.block_rows = max(64, BLOCK_ENTRIES // (k * d))
         self._coefficients = interpolant._numeric_stack(_KEYS)
         self.gram = None
-        self.velocity_rows = self.block_rows
         if self.isotropic_diagonal:
-            r = self.factors.shape[2]
-            rows = GRAM_BLOCK_ENTRIES // (k * (r + 1) + d)
-            self.velocity_rows = max(256, min(GRAM_MAX_ROWS, rows))
             self.gram = GramVelocity(
+                interpolant,
                 self.factors,
                 diag[:, 0],
                 self.gamma[:, :, 0],
                 mixture.means,
-                self.log_norm_const[:, 0],
+                mixture.log_weights,
             )
 
     def quantity(self, name: str, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(out, redo)``: the quantity ``name`` on one block of validated ``(t, x)`` and the
-        rows the eigenbasis route must redo (far from the data or not finite). The velocity
-        of a probabilistic-PCA mixture takes the product route
-        (:mod:`cmverify.exact._gram`) first, this module's route on the rows it leaves."""
-        if name == "velocity" and self.gram is not None:
-            v, top, max_const, ok = self.gram.velocity(self._coefficients(t), x)
-            ok &= (2.0 * (max_const - top) <= MAX_DIRECT_Q) & np.all(np.isfinite(v), axis=1)
-            if ok.all():
-                return v, ~ok
-            rest = ~ok
-            sub, redo = self.quantity("direct velocity", t if t.ndim == 0 else t[rest], x[rest])
-            v[rest] = sub
-            out_redo = np.zeros(x.shape[0], dtype=bool)
-            out_redo[np.flatnonzero(rest)[redo]] = True
-            return v, out_redo
+        rows the eigenbasis route must redo (far from the data or not finite)."""
         ev = self.evaluate(t, x)
-        out = getattr(self, name.removeprefix("direct "))(ev)
+        out = getattr(self, name)(ev)
         return out, self.needs_dense(ev) | ~np.all(np.isfinite(out.reshape(x.shape[0], -1)), axis=1)
 
     def time_terms(self, t: np.ndarray) -> LowRankTime:
@@ -272,9 +256,10 @@ class LowRankEvaluator:
         coef = (co.alpha * co.sigma * co.wronskian).reshape(-1)  # (m,)
         m_inv = self._m_inv_dense(co)
         if m_inv.ndim == 3:  # one time: B_k's low-rank part once per component
-            p = co.e[:, :, 0, None] * self.factors  # (K, d, r)
-            low = np.matmul(np.matmul(p, m_inv), np.swapaxes(p, 1, 2))  # (K, d, d)
-            grad -= coef[0] * np.einsum("kij,kn->ijn", low, ev.resp)
+            for k in range(self.factors.shape[0]):  # one d × d matrix at a time
+                p = co.e[k, :, 0, None] * self.factors[k]  # (d, r)
+                low = (p @ m_inv[k]) @ p.T
+                grad -= low[:, :, None] * (coef[0] * ev.resp[k])
         else:
             p = co.e[:, :, None, :] * self.factors[:, :, :, None]  # (K, d, r, n)
             pm = np.einsum("kirn,knrs->kisn", p, m_inv)

@@ -37,8 +37,8 @@ class GaussianMixture:
     The attributes ``weights`` (renormalized as above, else as given), ``means`` and
     ``covs`` read back as given (float64 copies). The eigen-decompositions
     ``Σ_k = U_k diag(λ_k) U_kᵀ`` are computed once: ``eigvals`` has shape ``(K, d)`` and
-    ``eigvecs`` shape ``(K, d, d)`` (columns are eigenvectors). Every later computation
-    works in these eigenbases.
+    ``eigvecs`` shape ``(K, d, d)`` (columns are eigenvectors). The path's formulas work in
+    these eigenbases (low-rank mixtures: by Woodbury instead, see below).
 
     ``name`` (keyword, optional): a label for reports, e.g. ``"eight_gaussians"``. The
     catalogue (:mod:`cmverify.exact.mixtures`) sets it to the name under which
@@ -119,8 +119,7 @@ class GaussianMixture:
             self._finish(name, w, mu, structure, factors=fac, diagonal=diag)
         else:
             var = check_diagonal(parts["variances"], k, d, isotropic=structure == "isotropic")
-            eye = np.broadcast_to(np.eye(d), (k, d, d))
-            self._finish(name, w, mu, structure, eigvals=var, eigvecs=eye)
+            self._finish(name, w, mu, structure, eigvals=var)
         return self
 
     def _finish(
@@ -204,6 +203,8 @@ class GaussianMixture:
         return self._eigvals
 
     def _decompose(self) -> None:
+        if self._structure in ("isotropic", "diagonal"):
+            return
         if self._eigvals is None:  # low rank: the dense eigen-decomposition, on request
             eigvals, eigvecs = np.linalg.eigh(self.covs)
             eigvals.flags.writeable = eigvecs.flags.writeable = False
@@ -219,10 +220,13 @@ class GaussianMixture:
 
     @property
     def eigvecs(self) -> np.ndarray:
-        """Orthonormal eigenvectors ``U_k`` (columns), shape ``(K, d, d)``: a read-only
-        broadcast identity for diagonal and isotropic mixtures; computed densely on first
-        request for low-rank ones."""
+        """Orthonormal eigenvectors ``U_k`` (columns), shape ``(K, d, d)``: for diagonal and
+        isotropic mixtures a read-only broadcast identity, formed on each request (``d²``
+        numbers) and never on the hot path; computed densely on first request for low-rank
+        ones."""
         self._decompose()
+        if self._eigvecs is None:
+            return np.broadcast_to(np.eye(self.dim), (self.n_components, self.dim, self.dim))
         return self._eigvecs
 
     @property

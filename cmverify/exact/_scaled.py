@@ -59,7 +59,7 @@ def evaluate_scaled(ev: Evaluator, t: np.ndarray, x: np.ndarray) -> Evaluation:
     alpha_mu = np.abs(co.alpha[0]) * np.ldexp(1.0, ev.mean_exponent)  # |α| 2^f, (1, m)
     sign = np.sign(co.alpha[0])
     const = co.const  # (K, m)
-    covs, means = ev.mixture.covs, ev.means_hat
+    means = ev.means_hat
     # |C_k^{-1/2} ŷ_k|²: the first guess of the reference, log p, and a fallback.
     z = yk * co.inv_sqrt_c
     q_hat = np.sum(z * z, axis=1)
@@ -90,10 +90,10 @@ def evaluate_scaled(ev: Evaluator, t: np.ndarray, x: np.ndarray) -> Evaluation:
             here = ref == j
             sel = rows[here]
             a2 = _columns(co.alpha[0], sel) ** 2  # (1, n_j)
-            dcov = covs[j][None] - covs  # Σ_j − Σ_k, (K, d, d)
+            dcov = _covariance_difference(ev, j)  # v ↦ (Σ_j − Σ_k) v
             wk = w[:, :, sel]
-            factored_a = a2 * np.sum(wk * np.matmul(dcov, w[j][:, sel]), axis=1)
-            h = (means - means[j])[:, :, None] + a2[None] * np.matmul(dcov, _columns(pm[j], sel))
+            factored_a = a2 * np.sum(wk * dcov(w[j][:, sel]), axis=1)
+            h = (means - means[j])[:, :, None] + a2[None] * dcov(_columns(pm[j], sel))
             delta_a = difference(a_direct, j, sel, factored_a)
             delta_b = _columns(sign, sel) * difference(b_direct, j, sel, np.sum(wk * h, axis=1))
             delta_g = _columns(g - g[j], sel)
@@ -167,3 +167,15 @@ def _columns(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def _pick_rows(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """``v[ref[i], i]`` for ``v`` of shape ``(K, n)``."""
     return v[ref, np.arange(v.shape[1])]
+
+
+def _covariance_difference(ev: Evaluator, j: int):
+    """``v ↦ (Σ_j − Σ_k) v`` for ``v`` of shape ``(d, n)``, all ``k``: shape ``(K, d, n)``;
+    elementwise where every ``U_k = I`` (no ``d × d`` array)."""
+    if ev.identity_basis:
+        lam = ev.mixture.eigvals
+        dlam = (lam[j][None] - lam)[:, :, None]
+        return lambda v: dlam * v
+    covs = ev.mixture.covs
+    dcov = covs[j][None] - covs
+    return lambda v: np.matmul(dcov, v)

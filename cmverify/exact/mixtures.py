@@ -145,21 +145,17 @@ def digits(classes: object = None) -> GaussianMixture:
     shipped as ``cmverify/exact/data/digits.npz``; a :meth:`GaussianMixture.low_rank`
     mixture, so its velocity costs ``O(K d r)`` per point.
 
-    ``classes``: digits to keep (e.g. ``[3]`` for the class-conditional data of 3s, or
-    ``[0, 1]``), their weights renormalized; default all ten (named ``"digits"``; a
-    subset has no name). :func:`digits_examples` gives real images to compare with.
+    ``classes``: digits to keep (a digit, or any collection: ``3``, ``[3]`` for the
+    class-conditional data of 3s, ``{0, 1}``, ``range(5)``), their weights renormalized;
+    default all ten (named ``"digits"``; a subset has no name). Components are always in
+    ascending digit order: component ``i`` is ``sorted(set(classes))[i]``.
+    :func:`digits_examples` gives real images to compare with.
     """
     data = _digits_file()
     labels = data["labels"]
     keep = np.ones(labels.shape, dtype=bool)
     if classes is not None:
-        wanted = np.atleast_1d(np.asarray(classes))
-        if wanted.ndim != 1 or wanted.size == 0 or wanted.dtype.kind not in "iu":
-            raise ValueError(f"classes must be a non-empty list of digits 0–9, got {classes!r}")
-        unknown = sorted(set(wanted.tolist()) - set(labels.tolist()))
-        if unknown:
-            raise ValueError(f"classes must be digits 0–9, got {unknown}")
-        keep = np.isin(labels, wanted)
+        keep = np.isin(labels, _digit_classes(classes, labels))
     weights = data["weights"][keep]
     d = data["means"].shape[1]
     return GaussianMixture.low_rank(
@@ -169,6 +165,24 @@ def digits(classes: object = None) -> GaussianMixture:
         np.repeat(data["variances"][keep, None], d, axis=1),
         name="digits" if classes is None else None,
     )
+
+
+def _digit_classes(classes: object, labels: np.ndarray) -> list[int]:
+    """``classes`` (any iterable of digits, or one digit) as a sorted list without repeats."""
+    items = [classes] if isinstance(classes, int | np.integer) else classes
+    try:
+        wanted = list(items)
+    except TypeError:
+        raise ValueError(
+            f"classes must be digits 0–9 (a list, range or set), got {classes!r}"
+        ) from None
+    ok = all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in wanted)
+    if not wanted or not ok:
+        raise ValueError(f"classes must be a non-empty collection of digits 0–9, got {classes!r}")
+    unknown = sorted(set(int(c) for c in wanted) - set(labels.tolist()))
+    if unknown:
+        raise ValueError(f"classes must be digits 0–9, got {unknown}")
+    return sorted(set(int(c) for c in wanted))
 
 
 def digits_examples() -> tuple[np.ndarray, np.ndarray]:
