@@ -4,8 +4,9 @@ trajectories of high-dimensional mixtures.
 
 Run:  python benchmarks/structured.py [--big 100000] [--wide 1000] [--write]
 
-- Per point: the velocity of one mixture (K = 10) given four ways — full covariances
-  (eigenbasis route, ``O(K d²)``), diagonal (``O(K d)``), low-rank-plus-diagonal with a
+- Per point: the velocity of one mixture (K = 10) given five ways — full covariances
+  (eigenbasis route, ``O(K d²)``), isotropic (product route, ``4 d K`` flops), diagonal
+  (``O(K d)``), low-rank-plus-diagonal with a
   general diagonal (Woodbury, ``O(K d r)``; per-point times add an ``r × r`` matrix per
   point and component, ``O(K d r²)``) and with an isotropic one (probabilistic PCA: the
   product route, ``4 d K (r + 1)`` flops) — at one time for the whole batch and at one
@@ -51,6 +52,7 @@ def random_mixtures(d: int, k: int, r: int, seed: int = 0) -> dict[str, Gaussian
     diag = rng.uniform(0.02, 0.05, size=(k, d))
     iso = np.repeat(diag[:, :1], d, axis=1)
     out = {
+        "isotropic (products)": GaussianMixture.isotropic(weights, means, diag[:, 0]),
         "diagonal": GaussianMixture.diagonal(weights, means, diag),
         "low rank, general D (Woodbury)": GaussianMixture.low_rank(weights, means, factors, diag),
         "low rank, D = s I (products)": GaussianMixture.low_rank(weights, means, factors, iso),
