@@ -229,9 +229,9 @@ def test_structure_attributes():
         assert not arr.flags.writeable
 
 
-def test_isotropic_components_take_the_product_route_from_d_4():
+def test_isotropic_components_take_the_product_route_from_d_8():
     rng = np.random.default_rng(4)
-    for d, expected in ((2, False), (3, False), (4, True), (16, True)):
+    for d, expected in ((2, False), (4, False), (7, False), (8, True), (16, True)):
         k = 5
         full = GaussianMixture(
             np.ones(k) / k,
@@ -272,3 +272,20 @@ def test_product_route_keeps_the_contract_where_its_expansion_cancels():
     x = (1 - t) * 0.005 * g + np.outer(rng.uniform(2.9, 3.3, 8), f)
     x += rng.normal(size=(8, d)) * np.sqrt(s) * 0.3
     assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-13
+
+
+def test_product_route_checks_the_split_of_every_likely_component():
+    # Second review: a likely component whose mean lies far along its own factor from the
+    # most likely component's mean (a "ridge" past a "blob", s = 1e-8): q_k's split
+    # |y⊥|² = |y|² − p²/γ cancelled after centring about μ_j, 1.1e-9 relative, until every
+    # component with a responsibility above eps got the test (such rows go to Woodbury).
+    d, s, t = 8, 1e-8, 1e-5
+    mu = np.zeros((2, d))
+    mu[1, 0] = 1.0
+    factors = np.zeros((2, d, 1))
+    factors[1, 0, 0], factors[0, 1, 0] = 1.0, 1e-6
+    weights = [2e-4, 1 - 2e-4]
+    mix = GaussianMixture.low_rank(weights, mu, factors, np.full((2, d), s))
+    noise = np.random.default_rng(1).normal(size=(20, d))
+    x = (1 - t) * mu[0] + np.sqrt((1 - t) ** 2 * s + t * t) * noise
+    assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-12

@@ -36,8 +36,10 @@ about ``μ_j`` too, ``g⊥ (x − α μ_k) = g⊥ x' − α g⊥ Δ_k``: formed 
 would cancel at the size of ``g⊥ |x|`` (``g⊥ ~ 1/c⊥``). What remains is ``q_j``'s own split
 ``|y⊥|² = |y|² − Σ p²/γ``, which rounds to ``eps |x'|² / c⊥``: rows where that exceeds
 :data:`CENTRE_RATIO` times ``eps · max(q_j, 1)`` (points far out along a factor of a
-narrow component, ``c∥ ≫ c⊥``) take the direct route. So every row's exponents round
-to at most 16 times the direct route's.
+narrow component, ``c∥ ≫ c⊥``) take the direct route — tested for every component
+whose responsibility is above ``eps`` of the largest (a likely component's mean may lie far
+along its own factor from ``μ_j``), not only for ``j``. So every row's exponents round to
+at most 16 times the direct route's. (With ``r = 0`` there is no split: ``q = |y|²/c⊥``.)
 """
 
 from __future__ import annotations
@@ -59,9 +61,14 @@ CENTRE_RATIO = 16.0
 #: elementwise work stays in cache at small ``d``).
 BLOCK_ENTRIES, MAX_ROWS = 2**22, 4096
 #: Isotropic mixtures take the product route from this dimension on (K = 8, per-point
-#: times: 0.36 against 0.28 µs per point at d = 2, 0.53 against 0.64 at d = 4, 1.2
-#: against 9.3 at d = 64; benchmarks/RESULTS.md "Structured covariances").
-PRODUCT_MIN_DIM = 4
+#: times, µs per point against the direct route: 0.36 / 0.28 at d = 2, 0.53 / 0.64 at
+#: d = 4 (a review measured 0.72 / 0.42 on another mixture), 0.38 / 1.7 at d = 8, 1.2 /
+#: 9.3 at d = 64).
+PRODUCT_MIN_DIM = 8
+#: Centred rows per group below which the differences μ_k − μ_j are formed per row (one
+#: vectorized pass) instead of one matrix product per group.
+GROUP_ROWS = 32
+_LOG_EPS = float(np.log(np.finfo(float).eps))
 
 
 class GramVelocity:
@@ -179,19 +186,21 @@ class GramVelocity:
         const = self.log_norm_const - 0.5 * ((d - r) * np.log(c_perp) + log_par)  # (K, m)
         inv_perp_max = np.broadcast_to(np.max(inv_perp, axis=0), (n,))
         top_k = np.argmax(const - 0.5 * q, axis=0)
+        direct = np.zeros(n, dtype=bool)
         q_top = np.maximum(np.take_along_axis(q, top_k[None], axis=0)[0], 1.0)
         centre = inv_perp_max * (xx + a2[0] * self.max_mm) > CENTRE_RATIO * q_top
-        direct = np.zeros(n, dtype=bool)
         if centre.any():  # about the most likely component's mean (module docstring)
             a_rows = np.broadcast_to(alpha[0], (n,))[centre]
             p[:, :, centre], yy[:, centre], xc = self._centred(a_rows, x[centre], top_k[centre])
-            xx_c = np.einsum("md,md->m", xc, xc)
-            # |x'|² / c⊥ still large (a point far along a factor of a narrow component):
-            # |y⊥|² = |y|² − Σ p²/γ cancels; such rows take the direct route.
             np.multiply(p, inv_par, out=pc)
             q = inv_perp * (yy - a2 * np.einsum("krn,krn->kn", p, pc))
-            q_j = np.take_along_axis(q[:, centre], top_k[centre][None], axis=0)[0]
-            direct[centre] = inv_perp_max[centre] * xx_c > CENTRE_RATIO * np.maximum(q_j, 1.0)
+        if r > 0:
+            # |y_k|² / c⊥ still large against q_k for a component that matters (a point far
+            # along a factor of a narrow component, c∥ ≫ c⊥): the split
+            # |y⊥|² = |y|² − Σ p²/γ cancels; such rows take the direct route.
+            matters = const - 0.5 * q >= np.max(const - 0.5 * q, axis=0) + _LOG_EPS
+            split = inv_perp * yy > CENTRE_RATIO * np.maximum(q, 1.0)
+            direct = np.any(matters & split, axis=0)
         log_comp = const - 0.5 * q
         top = np.max(log_comp, axis=0)
         resp = np.exp(log_comp - top)
@@ -211,10 +220,15 @@ class GramVelocity:
             v_c = (self.basis @ sub).T + weight[centre][:, None] * xc
             rg = (resp * g_perp)[:, centre]  # (K, m)
             j = top_k[centre]
-            for jj in np.unique(j):
-                rows = j == jj
-                shift = (self.means - self.means[jj]).T @ rg[:, rows]  # Σ_k r_k g⊥_k Δ_jk
-                v_c[rows] -= a_rows[rows, None] * shift.T
+            groups = np.unique(j)
+            if len(groups) * GROUP_ROWS > len(j):
+                delta = self.means[None, :, :] - self.means[j][:, None, :]  # (m, K, d)
+                v_c -= a_rows[:, None] * np.einsum("mkd,km->md", delta, rg)
+            else:
+                for jj in groups:
+                    rows = j == jj
+                    shift = (self.means - self.means[jj]).T @ rg[:, rows]  # Σ r g⊥ Δ_jk
+                    v_c[rows] -= a_rows[rows, None] * shift.T
             v[centre] = v_c
         return v, top, np.max(const, axis=0), direct
 
@@ -228,9 +242,14 @@ class GramVelocity:
         p = (self.factors_all_t @ xc.T).reshape(k, r, x.shape[0])
         p -= alpha * np.moveaxis(self.delta_f[j], 0, 2)  # F_kᵀ Δ_jk, (K, r, m)
         dx = np.empty((k, x.shape[0]))
-        for jj in np.unique(j):
-            rows = j == jj
-            dx[:, rows] = (self.means - self.means[jj]) @ xc[rows].T  # Δ_jk·x'
+        groups = np.unique(j)
+        if len(groups) * GROUP_ROWS > x.shape[0]:  # few rows per group: one pass, no loop
+            delta = self.means[None, :, :] - self.means[j][:, None, :]  # (m, K, d)
+            dx[:] = np.einsum("mkd,md->km", delta, xc)
+        else:
+            for jj in groups:
+                rows = j == jj
+                dx[:, rows] = (self.means - self.means[jj]) @ xc[rows].T  # Δ_jk·x'
         xx = np.einsum("md,md->m", xc, xc)
         yy = xx - 2.0 * alpha * dx + alpha * alpha * self.delta_sq[j].T
         return p, yy, xc
