@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.n} exact one-step samples in {wall:.1f} s; worst error estimate "
         f"{worst:.2f} of the target; samples per class 0–9: {np.bincount(labels, minlength=10).tolist()}"
     )
-    figure(x1, x0, labels).savefig(out, dpi=120)
+    try:
+        figure(x1, x0, labels).savefig(out, dpi=120)
+    except OSError as exc:
+        print(f"error: could not write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 

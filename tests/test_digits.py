@@ -78,7 +78,11 @@ def test_digits_example_draws_its_figure(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--n", "0"], "--n must be in"), (["--out", "/no/such/folder/x.png"], "does not exist")],
+    [
+        (["--n", "0"], "--n must be in"),
+        (["--out", "/no/such/folder/x.png"], "does not exist"),
+        (["--n", "2", "--out", "/proc/digits.png"], "could not write /proc/digits.png"),
+    ],
 )
 def test_digits_example_refuses_bad_input(argv, message, capsys):
     assert _example().main(argv) == 2

@@ -33,6 +33,7 @@ __all__ = [
     "dense_covs",
     "marginal_mixture",
     "positive_floor",
+    "woodbury_inverse",
 ]
 
 #: Tolerance on ``|Σ w_k − 1|``; weights within it are divided by their sum.
@@ -196,3 +197,16 @@ def marginal_mixture(mix: GaussianMixture, a: float, s: float) -> GaussianMixtur
         )
     covs = a * a * mix.covs + s * s * np.eye(mix.dim)[None]
     return GaussianMixture(mix.weights, a * mix.means, covs)
+
+
+def woodbury_inverse(
+    factors_t: np.ndarray, factors: np.ndarray, e: np.ndarray, a2: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(M⁻¹, log det M)`` of ``M = I_r + a2 · Fᵀ diag(e) F``, the ``r × r`` matrix of the
+    Woodbury identity for ``(a2 F Fᵀ + diag(1/e))⁻¹``: ``factors_t`` ``(..., r, d)``,
+    ``factors`` ``(..., d, r)``, ``e`` ``(..., d)`` and ``a2`` broadcasting against the
+    leading axes (used at ``a2 = 1, e = 1/D`` for the mixture's own density and at
+    ``a2 = α², e = 1/(α² D + σ²)`` for the path, :mod:`cmverify.exact._lowrank`)."""
+    m = np.matmul(factors_t * e[..., None, :], factors) * a2
+    m += np.eye(factors.shape[-1])
+    return np.linalg.inv(m), np.linalg.slogdet(m)[1]

@@ -194,15 +194,15 @@ class GramVelocity:
             p[:, :, centre], yy[:, centre], xc = self._centred(a_rows, x[centre], top_k[centre])
             np.multiply(p, inv_par, out=pc)
             q = inv_perp * (yy - a2 * np.einsum("krn,krn->kn", p, pc))
+        log_comp = const - 0.5 * q
+        top = np.max(log_comp, axis=0)
         if r > 0:
             # |y_k|² / c⊥ still large against q_k for a component that matters (a point far
             # along a factor of a narrow component, c∥ ≫ c⊥): the split
             # |y⊥|² = |y|² − Σ p²/γ cancels; such rows take the direct route.
-            matters = const - 0.5 * q >= np.max(const - 0.5 * q, axis=0) + _LOG_EPS
+            matters = log_comp >= top + _LOG_EPS
             split = inv_perp * yy > CENTRE_RATIO * np.maximum(q, 1.0)
             direct = np.any(matters & split, axis=0)
-        log_comp = const - 0.5 * q
-        top = np.max(log_comp, axis=0)
         resp = np.exp(log_comp - top)
         resp /= np.sum(resp, axis=0)
         g_perp = (alpha_dalpha * self.s + sigma_dsigma) * inv_perp  # (K, m)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..symbolic import Interpolant
+from ._covariance import woodbury_inverse
 from ._evaluation import BLOCK_ENTRIES, MAX_DIRECT_Q, normalize
 from ._gram import GramVelocity
 from ._mixture import _LOG_2PI, GaussianMixture
@@ -138,21 +139,22 @@ class LowRankEvaluator:
         big_e = alpha * alpha * self.diagonal + sigma * sigma  # (K, d or 1, m)
         e = 1.0 / big_e
         a2 = alpha[0, 0] ** 2  # (m,)
-        k, d, r = self.factors.shape
+        k, d = self.factors.shape[:2]
         if self.isotropic_diagonal:
             m_diag = 1.0 + a2 * e * self.gamma  # (K, r, m)
             m_inv = 1.0 / m_diag
             log_det = d * np.log(big_e[:, 0]) + np.sum(np.log(m_diag), axis=1)
         else:
             if t.ndim == 0:
-                m = np.matmul(self.factors_t * e[:, None, :, 0], self.factors) * a2[0]
+                m_inv, log_det_m = woodbury_inverse(self.factors_t, self.factors, e[:, :, 0], a2[0])
             else:  # one r × r matrix per point: O(d r²) each (batched matmul)
-                scaled = self.factors_t[:, None] * np.moveaxis(e, 2, 1)[:, :, None, :]
-                m = np.matmul(scaled, self.factors[:, None]) * a2[None, :, None, None]
-            m += np.eye(r)
-            m_inv = np.linalg.inv(m)
-            log_det_m = np.reshape(np.linalg.slogdet(m)[1], (k, -1))  # (K, m)
-            log_det = np.sum(np.log(big_e), axis=1) + log_det_m
+                m_inv, log_det_m = woodbury_inverse(
+                    self.factors_t[:, None],
+                    self.factors[:, None],
+                    np.moveaxis(e, 2, 1),
+                    a2[None, :, None, None],
+                )
+            log_det = np.sum(np.log(big_e), axis=1) + np.reshape(log_det_m, (k, -1))  # (K, m)
         const = self.log_norm_const - 0.5 * log_det
         return LowRankTime(
             alpha=alpha,

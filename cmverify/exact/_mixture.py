@@ -11,6 +11,7 @@ from ._covariance import (
     check_weights_means,
     dense_covs,
     positive_floor,
+    woodbury_inverse,
 )
 
 __all__ = ["GaussianMixture"]
@@ -144,6 +145,7 @@ class GaussianMixture:
         self._eigvecs = eigvecs
         self._factors = factors
         self._diagonal = diagonal
+        self._woodbury_terms: tuple[np.ndarray, np.ndarray] | None = None
         with np.errstate(divide="ignore"):
             self._log_weights = np.log(w)
         for arr in (w, mu, covs, eigvals, eigvecs, factors, diagonal, self._log_weights):
@@ -319,11 +321,11 @@ class GaussianMixture:
 
     def _woodbury(self) -> tuple[np.ndarray, np.ndarray]:
         """``(M⁻¹, log det M)`` of ``M_k = I + F_kᵀ D_k⁻¹ F_k`` (low rank), computed once."""
-        if getattr(self, "_woodbury_terms", None) is None:
+        if self._woodbury_terms is None:
             fac = self._factors
-            m = np.matmul(np.swapaxes(fac, 1, 2) / self._diagonal[:, None, :], fac)
-            m += np.eye(fac.shape[2])
-            self._woodbury_terms = (np.linalg.inv(m), np.linalg.slogdet(m)[1])
+            self._woodbury_terms = woodbury_inverse(
+                np.swapaxes(fac, 1, 2), fac, 1.0 / self._diagonal, 1.0
+            )
         return self._woodbury_terms
 
     def _whitened(self, y: np.ndarray) -> np.ndarray:
