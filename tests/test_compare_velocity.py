@@ -245,22 +245,34 @@ def test_cli_compares_a_velocity_model_in_its_own_convention(tmp_path, capsys):
 
 
 def test_beyond_the_floor_quadrature_the_report_says_so():
-    """d = 4: no floor (its tensor rules stop at d = 3), a note saying why, the excess loss
-    still exact: a velocity off by the constant b has excess |b|² exactly."""
-    mixture = cmv.GaussianMixture([1.0], [np.zeros(4)], [np.diag([0.5, 1.0, 1.5, 2.0])])
-    path = cmv.MixturePath(mixture, cmv.Interpolant.linear())
-    b = np.array([0.1, 0.0, 0.0, 0.0])
-    result = compare_velocity(
-        lambda t, x: path.velocity(t, x) + b, path, n=50, times=[0.5], induced_flow=False
-    )
-    report = result.at(0.5)
-    assert report.loss_floor is None and report.excess_loss == pytest.approx(0.01, rel=1e-12)
-    assert result.notes == [
-        "loss floor not computed: its quadrature reaches d ≤ 3, the path has d = 4 (the "
-        "excess loss mean |v_θ − v|² is exact up to sampling)"
-    ]
-    text = result.to_markdown()
-    assert "loss floor not computed" in text and "| — |" in text
+    """d = 5: no floor (its rules stop at d = 4), a note saying why, the excess loss still
+    exact: a velocity off by the constant b has excess |b|² exactly. d = 4: the floor of a
+    Gaussian, ``Σ_i λ_i / c_i`` (linear: ``W = 1``), to its default rtol 1e-6."""
+    lam = np.array([0.5, 1.0, 1.5, 2.0, 2.5])
+    for d in (4, 5):
+        mixture = cmv.GaussianMixture([1.0], [np.zeros(d)], [np.diag(lam[:d])])
+        path = cmv.MixturePath(mixture, cmv.Interpolant.linear())
+        b = np.eye(d)[0] * 0.1
+        result = compare_velocity(
+            lambda t, x, path=path, b=b: path.velocity(t, x) + b,
+            path,
+            n=50,
+            times=[0.5],
+            induced_flow=False,
+        )
+        report = result.at(0.5)
+        assert report.excess_loss == pytest.approx(0.01, rel=1e-12)
+        if d == 4:
+            floor = float(np.sum(lam[:4] / (0.25 * lam[:4] + 0.25)))
+            assert report.loss_floor == pytest.approx(floor, rel=1e-6) and result.notes == []
+            continue
+        assert report.loss_floor is None
+        assert result.notes == [
+            "loss floor not computed: its quadrature reaches d ≤ 4, the path has d = 5 (the "
+            "excess loss mean |v_θ − v|² is exact up to sampling)"
+        ]
+        text = result.to_markdown()
+        assert "loss floor not computed" in text and "| — |" in text
 
 
 def test_a_scalar_time_model_is_integrated_in_lockstep_and_its_calls_counted():

@@ -111,3 +111,16 @@ def test_far_points_reach_overflowing_squared_norms():
     x = find(cst.far_points(2, n=3), lambda x: np.max(np.abs(x)) >= 1e300, settings=no_shrinking)
     with np.errstate(over="ignore"):
         assert np.max(np.sum(x * x, axis=1)) == np.inf
+
+
+@given(mix=cst.collinear_mixtures())
+def test_collinear_mixtures_have_collinear_means_and_one_isotropic_covariance(mix):
+    """The reduction the strategy promises: means on one line (rank ≤ 1 after centring),
+    every covariance the same ``s² I``."""
+    assert 2 <= mix.dim <= 4 and 2 <= mix.n_components <= 4
+    centred = mix.means - mix.means.mean(axis=0)
+    sv = np.linalg.svd(centred, compute_uv=False)
+    assert sv[1:].max(initial=0.0) <= 1e-12 * max(sv[0], 1.0)
+    s2 = mix.covs[0, 0, 0]
+    np.testing.assert_array_equal(mix.covs, np.broadcast_to(s2 * np.eye(mix.dim), mix.covs.shape))
+    assert 0.05**2 * (1 - 1e-12) <= s2 <= 1.0 + 1e-12

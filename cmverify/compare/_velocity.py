@@ -37,7 +37,7 @@ import numpy as np
 
 from .._validation import as_count, as_times
 from ..exact import MixturePath
-from ..loss_floors import MAX_DIM, FloorQuadrature, flow_matching_quadrature
+from ..loss_floors import DEFAULT_RTOL, MAX_DIM, FloorQuadrature, flow_matching_quadrature
 from ..reference import ReferenceFlow, SolverFailure, solve_batched
 from ._compare import _path_label, _positive
 from ._models import ModelAdapter, ModelError, ModelFailure
@@ -323,7 +323,8 @@ def _floors(path: MixturePath, times: np.ndarray) -> tuple[list[FloorQuadrature 
     floors = flow_matching_quadrature(path, times)  # warns where a rule did not converge
     notes = [
         f"loss floor at t = {f.t:g}: quadrature error estimate {f.error_estimate:.1e} "
-        f"({f.error_estimate / f.value:.1e} relative), above the 1e-9 aimed at"
+        f"({f.error_estimate / f.value:.1e} relative), above the {DEFAULT_RTOL[path.dim]:g} "
+        "aimed at"
         for f in floors
         if not f.converged
     ]

@@ -37,6 +37,7 @@ from ..symbolic import interpolants as _catalogue
 __all__ = [
     "EXTREME_VARIANCES",
     "FAR_MAGNITUDES",
+    "collinear_mixtures",
     "extreme_mixtures",
     "far_points",
     "interpolants",
@@ -185,6 +186,38 @@ def structured_mixtures(
     target = np.sqrt((max_condition - 1.0) * var.min(axis=1)) * draw(st.floats(0.05, 1.0))
     factors *= (target / norms)[:, None, None]
     return GaussianMixture.low_rank(weights, means, factors, var)
+
+
+@st.composite
+def collinear_mixtures(
+    draw: st.DrawFn,
+    dims: st.SearchStrategy[int] | None = None,
+    n_components: st.SearchStrategy[int] | None = None,
+    *,
+    min_std: float = 0.05,
+    max_std: float = 1.0,
+    mean_scale: float = 3.0,
+) -> GaussianMixture:
+    """Mixtures ``Σ_k w_k N(a_k e + b, s² I)``: one standard deviation ``s`` (log-uniform in
+    ``[min_std, max_std]``), the means on a line of Haar-random direction ``e`` (``a_k``
+    in ``[−mean_scale, mean_scale]``) through an offset ``b ⊥ e``.
+
+    What makes them useful: the components' responsibilities depend on ``e·x`` only and
+    the posterior's between-component spread lies along ``e``, so quantities such as the
+    loss floors reduce to the 1-d mixture ``Σ_k w_k N(a_k, s²)`` plus closed forms in the
+    ``d − 1`` directions across — 1-d truths for ``d``-dimensional rules. ``d`` from
+    ``dims`` (default 2–4), ``K`` from ``n_components`` (default 2–4).
+    """
+    d = draw(dims if dims is not None else st.integers(2, 4))
+    k = draw(n_components if n_components is not None else st.integers(2, 4))
+    weights, positions = _weights_and_means(draw, k, 1, mean_scale)
+    frame = _rotation(draw(st.integers(0, 2**32 - 1)), d)
+    offset = frame[:, 1:] @ np.array(
+        draw(st.lists(st.floats(-1.0, 1.0), min_size=d - 1, max_size=d - 1))
+    )
+    std = 10.0 ** draw(st.floats(math.log10(min_std), math.log10(max_std)))
+    means = positions * frame[:, 0] + offset
+    return GaussianMixture(weights, means, np.broadcast_to(std**2 * np.eye(d), (k, d, d)))
 
 
 def paths(
