@@ -98,6 +98,9 @@ class ReferenceFlow(FlowDerivatives):
         max_step: the longest step in time (default 1/32, see ``DEFAULT_MAX_STEP``).
         threads: BLAS threads during a solve (default 1: the velocity's BLAS calls are
             small; ``None`` leaves the setting alone).
+        backend: ``"numpy"`` (default) or ``"torch"``: the same solver and certificate on
+            float64 tensors on ``device`` (a MixturePath's own velocity; ``solve``, ``map``,
+            ``consistency``; :mod:`cmverify.reference._torch_rk`).
 
     How the target is met, per trajectory (``LEVELS``):
 
@@ -131,6 +134,8 @@ class ReferenceFlow(FlowDerivatives):
         max_steps: int = 100_000,
         max_step: float = DEFAULT_MAX_STEP,
         threads: int | None = 1,
+        backend: str = "numpy",
+        device: object = None,
     ) -> None:
         problem = _field_problem(path)
         if problem is not None:
@@ -155,11 +160,13 @@ class ReferenceFlow(FlowDerivatives):
         # MixturePath's own velocity (not overridden, not replaced on the instance)?
         trusted = getattr(path.velocity, "__func__", None) is MixturePath.velocity
         self._field = path.velocity_trusted if trusted else self._checked_velocity
-        self.rtol = rtol
-        self.atol = atol
-        self.max_steps = int(max_steps)
+        self.rtol, self.atol, self.max_steps = rtol, atol, int(max_steps)
         limit_threads(threads)  # validates threads
-        self.threads = threads
+        self.threads, self.backend, self._torch = threads, backend, None
+        if backend != "numpy" or device is not None:  # torch only where asked for
+            from ._torch_rk import torch_backend
+
+            self._torch = torch_backend(path, backend, device, trusted, threads)
 
     @property
     def path(self) -> VelocityField:
@@ -204,16 +211,23 @@ class ReferenceFlow(FlowDerivatives):
         """One batched DOP853 solve of ``fun`` (default: the path's velocity); a ``fun``
         with per-trajectory parameters takes ``(t, y, rows)``."""
         n = x.shape[0]
+        times = np.broadcast_to(s, (n,)), np.broadcast_to(t, (n,))
+        options = {
+            "rtol": np.maximum(rtol, MIN_LOCAL_RTOL),
+            "atol": np.maximum(atol, MIN_LOCAL_RTOL),
+            "max_steps": max_steps,
+            "max_step": cap,
+            "first_step_factor": first_step_factor,
+        }
+        if self._torch is not None:
+            if fun is not None:
+                raise NotImplementedError("backend='torch' solves X_{s→t}; use 'numpy' here")
+            return self._torch.solve(x, *times, **options)
         return solve_batched(
             self._field if fun is None else fun,
             x,
-            np.broadcast_to(s, (n,)),
-            np.broadcast_to(t, (n,)),
-            rtol=np.maximum(rtol, MIN_LOCAL_RTOL),
-            atol=np.maximum(atol, MIN_LOCAL_RTOL),
-            max_steps=max_steps,
-            max_step=cap,
-            first_step_factor=first_step_factor,
+            *times,
+            **options,
             with_rows=fun is not None and getattr(fun, "with_rows", False),
             scale_blocks=getattr(fun, "scale_blocks", ()),
         )
