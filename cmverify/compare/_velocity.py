@@ -10,7 +10,8 @@ with the exact velocity of a mixture path.
 - the **loss split** of the flow-matching loss at ``t``: the model's loss
   ``mean |v_θ − v_c|²`` (``v_c = α̇ x0 + σ̇ x1``, the target it was trained on) with its
   standard error, the exact **floor** ``E |v_c − v|²`` that no model can go below
-  (:func:`cmverify.loss_floors.flow_matching`, by quadrature to ~1e-9) and the
+  (:func:`cmverify.loss_floors.flow_matching`, by quadrature to 1e-9 in d ≤ 2, 1e-7 in
+  d = 3, 1e-6 in d = 4) and the
   **excess** ``mean |v_θ − v|²``: loss = floor + excess up to sampling noise, so a
   plateau at the floor is the optimum, not a bug;
 
