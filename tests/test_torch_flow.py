@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +68,13 @@ def test_torch_backend_refuses_what_it_cannot_do():
 
     with pytest.raises(TypeError, match="MixturePath's own closed-form velocity"):
         ReferenceFlow(Shifted(), backend="torch")
+    for device in ("nonsense", "cuda:7" if torch.cuda.is_available() else "cuda"):
+        with pytest.raises(ValueError, match="is not available to torch here"):
+            ReferenceFlow(path, backend="torch", device=device)
     flow = ReferenceFlow(path, backend="torch")
+    # the direct route only: a point numpy's scaled route computes fails here, by name
+    with pytest.raises(SolverFailure, match="#0: right-hand side is not finite"):
+        flow.map(np.array([[1e200, 0.0]]), 1.0, 0.0)
     with pytest.raises(NotImplementedError, match="backend='torch' solves"):
         flow.jacobian(np.zeros((1, 2)), 1.0, 0.0)
     with pytest.raises(SolverFailure, match="more than max_steps = 1 steps") as info:

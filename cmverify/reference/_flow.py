@@ -99,8 +99,8 @@ class ReferenceFlow(FlowDerivatives):
         threads: BLAS threads during a solve (default 1: the velocity's BLAS calls are
             small; ``None`` leaves the setting alone).
         backend: ``"numpy"`` (default) or ``"torch"``: the same solver and certificate on
-            float64 tensors on ``device`` (a MixturePath's own velocity; ``solve``, ``map``,
-            ``consistency``; :mod:`cmverify.reference._torch_rk`).
+            float64 tensors on ``device`` (a MixturePath's own velocity, direct route only;
+            ``solve``, ``map``, ``consistency``; :mod:`cmverify.reference._torch_rk`).
 
     How the target is met, per trajectory (``LEVELS``):
 

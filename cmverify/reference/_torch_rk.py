@@ -10,6 +10,11 @@ of the numpy solver's module docstring; :func:`solve_batched_torch` takes and re
 numpy arrays (a :class:`~cmverify.reference._batched_rk.BatchedSolution`), so the
 certificate (:mod:`cmverify.reference._certified`) is shared unchanged.
 
+The torch velocity evaluates the direct route only (:class:`~cmverify.exact.
+TorchMixturePath`): a trajectory through points far from every mode (Mahalanobis term
+beyond ``2^20``), which the numpy path computes by its scaled route, fails here with a
+:class:`SolverFailure` naming it (a non-finite right-hand side).
+
 Host–device traffic per step: the accept/reject and termination decisions are taken on
 the device; the loop reads back one boolean (any trajectory left) and, only where a
 trajectory fails, its index and time.
@@ -221,7 +226,10 @@ class TorchBackend:
     ``threads`` during a solve."""
 
     def __init__(self, path: object, device: object, threads: int | None) -> None:
-        self.torch_path = path.to_torch(torch.float64, "cpu" if device is None else device)
+        try:
+            self.torch_path = path.to_torch(torch.float64, "cpu" if device is None else device)
+        except (AssertionError, RuntimeError, TypeError) as exc:  # no such device here
+            raise ValueError(f"device {device!r} is not available to torch here: {exc}") from None
         self.device = self.torch_path.device
         self.threads = threads
 
