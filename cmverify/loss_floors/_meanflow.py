@@ -152,10 +152,18 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
     # the cubature's starting partition: 8^d boxes of 2^d + 2d² + 2d + 1 solves per component
     start = k * (len(COARSE_EDGES) - 1) ** path.dim * len(genz_malik(path.dim).w7)
     spent, fits = 0, 2 * start <= max_solves
+    # three Gauss–Hermite rules (the fewest that can converge) at the first orders
+    three = k * sum((FIRST_ORDER[path.dim] * 2**i) ** path.dim for i in range(3))
+    if max_solves < min(three, 2 * start):
+        raise ValueError(
+            f"max_solves = {max_solves} is below what either rule needs for this path: "
+            f"{three} Jacobian solves (three Gauss–Hermite rules) or {2 * start} (twice "
+            "the cubature's starting partition)"
+        )
     trusted = narrowest_contrast(path, t) >= MIN_CONTRAST  # else no tensor node sees it
     if trusted or not fits:
         # within max_solves: the rules' nodes per component, all rules together ≤ 4/3 q^d
-        per_component = max(1, min(HERMITE_NODES, (3 * max_solves) // (4 * k)))
+        per_component = min(HERMITE_NODES, (3 * max_solves) // (4 * k))
         rule = hermite_rule(path, t, g, rtol, FIRST_ORDER[path.dim], per_component, MAX_ORDER)
         error = rule.error_estimate + worst[0] * abs(rule.value)
         converged = trusted and error <= rtol * abs(rule.value)
