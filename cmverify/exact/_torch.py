@@ -222,10 +222,15 @@ class TorchMixturePath:
         far = far.reshape(far.shape + (1,) * (out.dim() - 1))
         return torch.where(far, torch.full_like(out, float("nan")), out)
 
+    def _combined(self, terms_name: str, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``Σ_k r_k [offset_k + U_k (scale_k ⊙ y_k)]`` of the terms ``terms_name``, on
+        checked ``t`` ``(m,)`` and ``x`` ``(n, d)``."""
+        terms = getattr(self._ev, terms_name)
+        return self._blocks(t, x, lambda ev: self._ev.combine(ev, terms(ev.co)))
+
     def _quantity(self, terms_name: str, t: object, x: object) -> torch.Tensor:
         t, x, single = self._inputs(t, x)
-        terms = getattr(self._ev, terms_name)
-        out = self._blocks(t, x, lambda ev: self._ev.combine(ev, terms(ev.co)))
+        out = self._combined(terms_name, t, x)
         return out[0] if single else out
 
     def velocity(self, t: object, x: object) -> torch.Tensor:
@@ -236,7 +241,7 @@ class TorchMixturePath:
         """:meth:`velocity` without the checks, for solvers whose tensors are valid by
         construction: ``t`` ``(n,)`` in ``[0, 1]``, ``x`` ``(n, d)`` finite, both of this
         path's dtype and device (rows beyond :data:`MAX_Q` are NaN, as there)."""
-        return self._blocks(t, x, lambda ev: self._ev.combine(ev, self._ev.velocity_terms(ev.co)))
+        return self._combined("velocity_terms", t, x)
 
     def denoiser(self, t: object, x: object) -> torch.Tensor:
         """``D(t, x) = E[x0 | x_t = x]``, shape ``(n, d)``."""

@@ -132,9 +132,15 @@ class CubatureResult:
 LANDMARK_BELOW, LANDMARK_REACH, LANDMARK_FINE = 0.5, 4.0, 1.0
 
 
-def _near(m: np.ndarray, h: np.ndarray, z: np.ndarray, reach: float) -> bool:
-    """Whether the box ``m ± h`` meets the cube ``z ± reach``."""
-    return bool(np.all(np.abs(m - z) <= h + reach))
+def _halve(centre: np.ndarray, half: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves of each box ``centre ± half`` (rows) along its ``axis``: centres and
+    half-widths of shape ``(2n, d)``, the lower halves first."""
+    rows = np.arange(len(axis))
+    new_half = half.copy()
+    new_half[rows, axis] *= 0.5
+    shift = np.zeros_like(new_half)
+    shift[rows, axis] = new_half[rows, axis]
+    return np.concatenate([centre - shift, centre + shift]), np.concatenate([new_half, new_half])
 
 
 def _refine_at_landmarks(
@@ -142,36 +148,25 @@ def _refine_at_landmarks(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Halve the boxes of component ``j`` within :data:`LANDMARK_REACH` standard deviations
     of another component's centre (in ``j``'s whitened coordinates; the other's smallest
-    standard deviation there, :func:`~cmverify.loss_floors._rules.landmarks`) until their
-    half-widths are at most :data:`LANDMARK_FINE` of it. Without this a narrow component inside a broad one's box
-    is seen by no node, and every estimate is small: 5.9e-7 off at an estimate of 1e-9
-    (``N(0, 0.03² I)`` and ``N((2.19, 0), 4 I)`` at t = 0.03, found in review)."""
-    boxes = list(zip(comp.tolist(), centre, half, strict=True))
+    standard deviation there, :func:`~cmverify.loss_floors._rules.landmarks`), each along
+    its widest axis, until their half-widths are at most :data:`LANDMARK_FINE` of it.
+    Without this a narrow component inside a broad one's box is seen by no node, and every
+    estimate is small: 5.9e-7 off at an estimate of 1e-9 (``N(0, 0.03² I)`` and
+    ``N((2.19, 0), 4 I)`` at t = 0.03, found in review)."""
     for j, z, s in landmarks(path, t):
         if not (np.max(np.abs(z)) <= SPAN and 0 < s < LANDMARK_BELOW):
             continue
-        # every box of j within REACH · s of z (sup norm) down to half-widths ≤ s · FINE
         reach, fine = LANDMARK_REACH * s, LANDMARK_FINE * s
-        near = [c == j and _near(m, h, z, reach) for c, m, h in boxes]
-        kept = [b for b, hit in zip(boxes, near, strict=True) if not hit]
-        work = [b for b, hit in zip(boxes, near, strict=True) if hit]
-        while work:
-            c, m, h = work.pop()
-            if h.max() <= fine or not _near(m, h, z, reach):
-                kept.append((c, m, h))
-                continue
-            a = int(np.argmax(h))
-            h2 = h.copy()
-            h2[a] *= 0.5
-            shift = np.zeros_like(h)
-            shift[a] = h2[a]
-            work += [(c, m - shift, h2), (c, m + shift, h2.copy())]
-        boxes = kept
-    return (
-        np.array([b[0] for b in boxes]),
-        np.array([b[1] for b in boxes]),
-        np.array([b[2] for b in boxes]),
-    )
+        while True:  # the boxes of j within reach of z (sup norm), still too wide
+            near = (comp == j) & np.all(np.abs(centre - z) <= half + reach, axis=1)
+            coarse = near & (half.max(axis=1) > fine)
+            if not coarse.any():
+                break
+            children = _halve(centre[coarse], half[coarse], np.argmax(half[coarse], axis=1))
+            comp = np.concatenate([comp[~coarse], np.repeat(comp[coarse], 2)])
+            centre = np.concatenate([centre[~coarse], children[0]])
+            half = np.concatenate([half[~coarse], children[1]])
+    return comp, centre, half
 
 
 def cubature_rule(
@@ -241,14 +236,8 @@ def cubature_rule(
             break
         keep = np.ones(comp.size, dtype=bool)
         keep[split] = False
-        rows = np.arange(split.size)
-        new_half = half[split].copy()
-        new_half[rows, axis[split]] *= 0.5
-        shift = np.zeros_like(new_half)
-        shift[rows, axis[split]] = new_half[rows, axis[split]]
         new_comp = np.concatenate([comp[split], comp[split]])
-        new_centre = np.concatenate([centre[split] - shift, centre[split] + shift])
-        new_half = np.concatenate([new_half, new_half])
+        new_centre, new_half = _halve(centre[split], half[split], axis[split])
         new_value, new_error, new_axis = evaluate(new_comp, new_centre, new_half)
         nodes += new_comp.size * len(rule.w7)
         comp, centre = (

@@ -15,8 +15,8 @@ that follows every component's own scale (:func:`~cmverify.loss_floors._rules.li
 to an error estimate ≤ ``rtol`` (measured against adaptive quadrature: ≤ 1e-14 relative
 on seed_bimodal and mild_bimodal). In ``d = 2 … 4``: first a tensor Gauss–Hermite rule
 per component of ``p_t = Σ_j w_j N(α μ_j, C_j)``
-(:func:`~cmverify.loss_floors._rules.hermite_rule`), the nodes per axis doubled until two
-two three rules agree (eight_gaussians: 128–256 nodes per axis for 1e-9) within
+(:func:`~cmverify.loss_floors._rules.hermite_rule`), the nodes per axis doubled until
+three rules agree (eight_gaussians: 128–256 nodes per axis for 1e-9) within
 :data:`HERMITE_NODES` per component; where they do not (well-separated modes in
 ``d ≥ 3``), and where a component is more than ``1/MIN_CONTRAST`` times narrower than
 another inside that one's Gaussian (no tensor node lands in its region), adaptive
@@ -73,15 +73,15 @@ class FloorQuadrature:
     Attributes:
         t: the time.
         value: the floor (the finer rule's value).
-        error_estimate: ``|I_q − I_{q/2}|`` of the last Gauss–Hermite rules (confirmed
-            by a third, :func:`~cmverify.loss_floors._rules.hermite_rule`), the sum
-            of the panels' ``|G16 − G8|`` in ``d = 1``, the sum of the boxes'
-            ``|I₇ − I₅|`` of the cubature (upper estimates of the finer rule's error where
-            the rules converge).
+        error_estimate: 8 times the last difference of three Gauss–Hermite rules (or
+            of the larger of the last two, :func:`~cmverify.loss_floors._rules.
+            hermite_rule`), the sum of the panels' ``|G16 − G8|`` in ``d = 1``, the sum of
+            the boxes' ``|I₇ − I₅|`` of the cubature (upper estimates of the returned
+            value's error where the rules converge).
         order: nodes per axis of the finer Gauss–Hermite rule; 16 (the Gauss–Legendre
             nodes of a panel) in ``d = 1``; 7 (the degree) for the cubature.
-        nodes: integrand evaluations of the final rule (``K q^d`` for Gauss–Hermite; all
-            of the adaptive refinement for the others).
+        nodes: integrand evaluations, every rule tried counted (``K Σ q^d`` over the
+            Gauss–Hermite rules; all of the adaptive refinement for the others).
         converged: whether ``error_estimate ≤ rtol · value`` was reached.
         r: the MeanFlow floor's second time (``None`` for the flow-matching floor).
         rule: ``"gauss-legendre"`` (``d = 1``), ``"gauss-hermite"`` or ``"genz-malik"``

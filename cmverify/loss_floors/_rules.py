@@ -15,7 +15,8 @@ an error estimate (loss-floors floor).
   agree, within a node budget (the error estimate: :data:`DECAY_FACTOR` times the last
   difference where the rules visibly converge, else times the larger of the last two).
   Not tried where one component is much narrower than another at a place the other
-  weighs (:func:`narrowest_contrast`): no tensor node lands in the narrow one's region. Where it does not converge: :mod:`cmverify.loss_floors._cubature`.
+  weighs (:func:`narrowest_contrast`): no tensor node lands in the narrow one's region.
+  Where it is not tried or does not converge: :mod:`cmverify.loss_floors._cubature`.
 
 ``g`` maps points of shape ``(m, d)`` to values of shape ``(m,)``; it is called once per
 refinement on all new nodes (the MeanFlow floor's ``g`` solves a Jacobian per node: one
@@ -143,24 +144,25 @@ def line_integral(
 
 def component_frames(path: MixturePath, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The weights ``(K,)``, means ``(K, d)`` and whitening maps ``A_j = U_j diag(√λ_j)``
-    ``(K, d, d)`` of ``p_t``'s components (``C_j = U_j diag(λ_j) U_jᵀ``): ``x = m_j + A_j z``
-    with ``z ~ N(0, I)`` is distributed as component ``j``."""
+    ``(K, d, d)`` of ``p_t``'s components (``C_j = U_j diag(λ_j) U_jᵀ``, the marginal's own
+    eigen-decomposition): ``x = m_j + A_j z`` with ``z ~ N(0, I)`` is distributed as
+    component ``j``."""
     marginal = path.marginal(t)
-    lam, vecs = np.linalg.eigh(marginal.covs)
-    return marginal.weights, marginal.means, vecs * np.sqrt(np.maximum(lam, 0.0))[:, None, :]
+    root = np.sqrt(np.maximum(marginal.eigvals, 0.0))
+    return marginal.weights, marginal.means, marginal.eigvecs * root[:, None, :]
 
 
 def landmarks(path: MixturePath, t: float) -> list[tuple[int, np.ndarray, float]]:
     """``(j, z, s)`` for every ordered pair of components ``j ≠ l`` of ``p_t``: the centre of
     ``l`` in ``j``'s whitened coordinates, ``z = A_j⁻¹ (m_l − m_j)``, and ``l``'s smallest
     standard deviation there, ``s = √λ_min(A_j⁻¹ C_l A_j⁻ᵀ)`` — where a rule over ``j``'s
-    Gaussian must look, and how closely."""
-    weights, means, frames = component_frames(path, t)
-    covs = path.marginal(t).covs
+    Gaussian must look, and how closely (``A_j⁻¹ = diag(λ_j^{−1/2}) U_jᵀ``)."""
+    marginal = path.marginal(t)
+    means, covs = marginal.means, marginal.covs
+    inverses = np.swapaxes(marginal.eigvecs, 1, 2) / np.sqrt(marginal.eigvals)[:, :, None]
     out = []
-    for j in range(weights.size):
-        inv = np.linalg.inv(frames[j])
-        for k in range(weights.size):
+    for j, inv in enumerate(inverses):
+        for k in range(len(means)):
             if k != j:
                 seen = inv @ covs[k] @ inv.T
                 s = float(np.sqrt(max(np.linalg.eigvalsh(0.5 * (seen + seen.T))[0], 0.0)))
