@@ -1,8 +1,10 @@
-"""Shared helper of the benchmark scripts: replace (or append) one section of RESULTS.md."""
+"""Shared helpers of the benchmark scripts: replace (or append) one section of RESULTS.md;
+time a call at its best."""
 
 from __future__ import annotations
 
 import pathlib
+import time
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
@@ -26,3 +28,14 @@ def emit(marker: str, lines: list[str], write: bool) -> None:
     print(text)
     if write:
         write_section(marker, text)
+
+
+def best_of(fn, repeat: int = 7) -> float:
+    """The shortest wall time of ``repeat`` calls of ``fn`` after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best

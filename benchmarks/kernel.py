@@ -35,25 +35,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import datetime
 import platform
-import time
 
 import numpy as np
-from _results import emit
+from _results import best_of, emit
 from threadpoolctl import threadpool_limits
 
 import cmverify as cmv
 
 MARKER = "## Velocity kernel: operation count against the machine"
-
-
-def best_of(fn, repeat: int = 7) -> float:
-    fn()
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def rates(entries: int, k: int, d: int, n: int) -> dict[str, float]:

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 import cmverify as cmv
 from cmverify import loss_floors
+from cmverify.loss_floors import _rules
 from cmverify.loss_floors._cubature import cubature_rule, genz_malik
-from cmverify.loss_floors._flow_matching import CUBATURE_NODES, DEFAULT_RTOL
+from cmverify.loss_floors._flow_matching import CUBATURE_NODES, DEFAULT_RTOL, MAX_SEPARATION
 from cmverify.reference import AccuracyWarning
 from cmverify.testing import strategies as cst
 
@@ -37,6 +38,90 @@ def test_genz_malik_rules_integrate_polynomials_of_their_degree_exactly(dim):
     x8 = rule.nodes[:, 0] ** 8
     assert abs(x8 @ rule.w7 - 1 / 9) > 1e-3
     assert abs(rule.nodes[:, 0] ** 6 @ rule.w5 - 1 / 7) > 1e-3
+
+
+@pytest.mark.parametrize("dim", [2, 3, 4])
+def test_null_rules_annihilate_polynomials_of_their_degree_and_no_more(dim):
+    """``nulls`` of degrees 5, 3, 3, 1: each integrates every monomial of its degree or
+    less to zero and some monomial of the next even degree not; orthogonal, each of the
+    norm of ``w7``; the first is ``w7 − w5`` up to the factor ``kappa``."""
+    rule = genz_malik(dim)
+    norm = np.linalg.norm(rule.w7)
+    gram = rule.nulls @ rule.nulls.T
+    np.testing.assert_allclose(gram, norm**2 * np.eye(4), atol=1e-14)
+    for null, degree in zip(rule.nulls, (5, 3, 3, 1), strict=True):
+        worst_next = 0.0
+        for exps in itertools.product(range(degree + 3), repeat=dim):
+            f = np.prod(rule.nodes ** np.array(exps), axis=1)
+            if sum(exps) <= degree:
+                assert abs(f @ null) < 1e-14, (degree, exps)
+            elif sum(exps) == degree + 1:
+                worst_next = max(worst_next, abs(f @ null))
+        assert worst_next > 1e-3, degree  # a null rule, not the zero rule
+    diff = rule.w7 - rule.w5
+    assert abs(diff @ rule.nulls[0]) == pytest.approx(rule.kappa * norm**2, rel=1e-12)
+
+
+def test_an_accidentally_small_degree_five_difference_is_caught_by_the_lower_null_rules():
+    """Found measuring the estimate: one box's ``|I₇ − I₅|`` was 7e-13 while its error was
+    8.6e-9, and ``|I₇ − I₅|`` summed over boxes stopped the cubature 2.1e-9 off at an
+    estimate of 8.2e-10 (rtol 1e-9). The degree-3 null rules were 6e-6 there: the
+    estimate now takes what they predict. Within the estimate, against the 1-d truth."""
+    weights = [0.36314392332153167, 0.05573967539140454, 0.16389709009516717, 0.4172193111918966]
+    means = [
+        [0.5222219356579141, 1.5524575000178567],
+        [0.5117191616413551, 1.4503361295600015],
+        [0.48191972050460447, 1.160587938942436],
+        [0.29853371204930235, -0.6225248345709847],
+    ]
+    covs = np.broadcast_to(0.8344731824013463**2 * np.eye(2), (4, 2, 2))
+    path = cmv.MixturePath(cmv.GaussianMixture(weights, means, covs), cmv.interpolants.sqrt())
+    t = 0.3010586426363173
+    truth = _collinear_truth(path, t)
+    cub = cubature_rule(path, t, lambda x: path.velocity_target_variance(t, x), 1e-9, 2**22)
+    assert cub.converged
+    assert abs(cub.value - truth) <= cub.error_estimate
+
+
+def test_gauss_hermite_is_not_trusted_where_modes_lie_far_out_in_each_others_tails():
+    """Found in an 800-case sweep: three modes on a line in d = 3, the outer two 7.2
+    standard deviations apart at t = 0.02. Gauss–Hermite with 16 and 32 nodes per axis
+    agreed to 8.6e-12 while both were 5.1e-7 off (rtol 1e-7, "converged"): the sheet
+    where the responsibilities switch lies out in the tails, where neither rule has
+    nodes. Past ``MAX_SEPARATION`` the floor takes the cubature: within rtol and its
+    estimate of the 1-d truth."""
+    weights = [0.08562989929189183, 0.4862206042486492, 0.4281494964594591]
+    means = [
+        [0.0176954608784324, 0.01476380064460198, 0.18352693237478876],
+        [0.07422494546001485, 0.0619278754679823, 0.7698175616643953],
+        [0.2518735119714533, 0.21014486957695624, 2.612284207580384],
+    ]
+    covs = np.broadcast_to(0.11490519324077104 * np.eye(3), (3, 3, 3))
+    path = cmv.MixturePath(cmv.GaussianMixture(weights, means, covs), cmv.Interpolant.linear())
+    t = 0.020000000000000004
+    assert _rules.widest_separation(path, t) > MAX_SEPARATION
+    truth = _collinear_truth(path, t)
+    (rec,) = loss_floors.flow_matching_quadrature(path, t)
+    assert rec.rule == "genz-malik" and rec.converged
+    assert abs(rec.value - truth) <= min(rec.error_estimate, DEFAULT_RTOL[3] * truth)
+
+
+@settings(max_examples=10)
+@given(
+    mixture=cst.collinear_mixtures(dims=st.integers(2, 4), min_std=0.05),
+    interpolant=cst.interpolants(include_singular=False),
+    t=cst.times(0.02, 0.98, endpoints=False),
+)
+def test_the_cubature_alone_is_within_its_estimate_on_random_collinear_mixtures(
+    mixture, interpolant, t
+):
+    """The adaptive cubature by itself (the floor may take Gauss–Hermite instead), at the
+    default rtol of the dimension: its value within its own error estimate of the truth."""
+    path = cmv.MixturePath(mixture, interpolant)
+    rtol = DEFAULT_RTOL[mixture.dim]
+    cub = cubature_rule(path, t, lambda x: path.velocity_target_variance(t, x), rtol, 2**22)
+    truth = _collinear_truth(path, t)
+    assert abs(cub.value - truth) <= cub.error_estimate + 1e-13 * truth
 
 
 def _collinear_truth(path: cmv.MixturePath, t: float) -> float:

@@ -21,23 +21,36 @@ from :meth:`~cmverify.reference.ReferenceFlow.solve_jacobian` (per trajectory to
 relative in Frobenius norm where float64 resolves it; each node's own error estimate is
 added to the rule's, ``2 ε |value|`` for the worst relative node error ``ε``), one batched
 solve per refinement of the rule
-(:mod:`cmverify.loss_floors._rules`: adaptive composite Gauss–Legendre in ``d = 1``;
-in ``d = 2 … 4`` doubled tensor Gauss–Hermite within :data:`HERMITE_NODES` per
-component; where that does not reach ``rtol``, adaptive Genz–Malik cubature
-(:mod:`cmverify.loss_floors._cubature`) on the data side, below, within ``max_solves``
-solves in all (default :data:`CUBATURE_NODES`, 30–60 s) — if its starting partition,
-``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component, fits in half of what is left:
-by default in ``d = 2`` only; otherwise the Gauss–Hermite value is returned with its
-estimate and a warning).
+(:mod:`cmverify.loss_floors._rules`: adaptive composite Gauss–Legendre in ``d = 1``).
+In ``d = 2 … 4`` both rules integrate on the **data side** (below): doubled tensor
+Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES` per component
+and three quarters of ``max_solves`` (not trusted where a component of ``p_r`` is much
+narrower than another or far out in its tail,
+:func:`~cmverify.loss_floors._flow_matching.tensor_rules_apply`); where
+that does not reach ``rtol``, adaptive Genz–Malik cubature
+(:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
+:data:`CUBATURE_NODES`) — if twice its starting partition, ``8^d`` boxes of ``2^d + 2d² +
+2d + 1`` solves per component, fits (by default in ``d = 2`` only). Where neither
+converges, the value with the smaller estimate is returned, with a warning.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``
 has a low-density region (a gap between modes), ``X_{t→r}`` stretches a thin sheet of
 ``x`` across it and the x-side integrand is a tall narrow ridge; on the data side the
-same mass is spread over the whole gap, weighted by ``p_r`` there: a broad bump, which
-an adaptive rule resolves with far fewer nodes (eight_gaussians at ``(t, r) = (0.5,
-0.25)``: 1.6e-3 relative with 15,000 solves, against 1.6e-2 with 94,000 on the x side).
-The error of ``A⁻¹`` is bounded by ``κ(A)`` times ``A``'s relative error estimate.
+same mass is spread over the whole gap, weighted by ``p_r`` there: a broad bump. Measured
+on two modes on a line in d = 2 (``N(±e + b, 0.3² I)``, ``(t, r) = (0.6, 0.3)``): x-side
+Gauss–Hermite did not converge within 4,096 nodes per component, data-side Gauss–Hermite
+did with 64 per axis (10,880 solves, 2 s, 1.6e-12 off the truth); eight_gaussians at
+``(0.5, 0.25)``: the data-side cubature 1.6e-3 relative with 15,000 solves, the x-side
+1.6e-2 with 94,000. Over 70 random collinear mixtures (d = 2, 3; five interpolants; 1-d
+truths) every data-side Gauss–Hermite value was within its estimate (at most 0.1 of it).
+``A⁻¹`` is formed as ``adj(A) / det A`` with ``det A = p_r(y) / p_t(x)`` (mass
+conservation, in log densities): in a gap ``A`` is singular to working precision (the
+flow squeezes the gap into a sheet; ``numpy.linalg.solve`` raised ``LinAlgError`` there)
+while its cofactors are accurate, so each node's error is that of the cofactors and of
+``x`` (:func:`_node_error`), not ``κ(A)`` times ``A``'s. A gap farther than the rules'
+boxes reach from every component is not integrated: its Laplace estimate
+(:mod:`cmverify.loss_floors._gaps`) is added to the error estimate.
 
 **Separated modes.** In ``d = 1`` mass conservation gives ``∇X_{t→r}(x) = p_t(x) /
 p_r(X_{t→r}(x))``: where ``x`` lies between two modes at time ``t`` and its image at ``r``
@@ -62,6 +75,7 @@ about 2e-2 within their budget (measured at ``t = 0.5``; the record says so).
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import warnings
 
@@ -72,8 +86,14 @@ from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow
 from ._cubature import COARSE_EDGES, cubature_rule, genz_malik
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
-from ._flow_matching import MAX_DIM, MIN_CONTRAST, FloorQuadrature, flow_matching_quadrature
-from ._rules import hermite_rule, line_integral, narrowest_contrast
+from ._flow_matching import (
+    MAX_DIM,
+    FloorQuadrature,
+    flow_matching_quadrature,
+    tensor_rules_apply,
+)
+from ._gaps import gaps_beyond_reach
+from ._rules import hermite_rule, line_integral
 
 __all__ = ["meanflow", "meanflow_quadrature"]
 
@@ -83,12 +103,13 @@ DEFAULT_RTOL = {1: 1e-7, 2: 1e-6, 3: 1e-6, 4: 1e-6}
 #: Kept for compatibility: the default in ``d = 1``.
 RTOL = DEFAULT_RTOL[1]
 #: Budgets of Jacobian solves in ``d ≥ 2``: Gauss–Hermite nodes per component and per
-#: axis (tried first), then evaluations of the adaptive cubature.
-HERMITE_NODES, MAX_ORDER = 2**12, 32
+#: axis (tried first; 128² in d = 2, 32³ in d = 3, 8⁴ in d = 4), then evaluations of the
+#: adaptive cubature.
+HERMITE_NODES, MAX_ORDER = 2**15, 128
 #: First Gauss–Hermite order per axis, by dimension (each node a Jacobian solve).
 FIRST_ORDER = {2: 8, 3: 4, 4: 2}
 #: Default budget of Jacobian solves of one floor (``max_solves``).
-CUBATURE_NODES = 2**15
+CUBATURE_NODES = 2**16
 
 
 def _check(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray, np.ndarray]:
@@ -137,21 +158,50 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         )
     worst = [0.0]  # the largest relative error estimate of a node's value
 
-    def g(x: np.ndarray) -> np.ndarray:
-        """x side: ``tr(∇X C ∇Xᵀ)`` at ``x ~ p_t``, ``∇X = ∇X_{t→r}(x)``."""
+    def h(y: np.ndarray) -> np.ndarray:
+        """Data side: ``tr(A⁻¹ C A⁻ᵀ)`` at ``y ~ p_r``, ``A = ∇X_{r→t}(y) = ∇X_{t→r}(x)⁻¹``,
+        ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)``; ``A⁻¹ = adj(A) / det A`` with
+        ``det A = p_r(y) / p_t(x)`` (below)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AccuracyWarning)  # folded into the estimate
-            sol = flow.solve_jacobian(x, t, r)
-        size = np.linalg.norm(sol.jacobian, axis=(1, 2))
-        # g is quadratic in ∇X: a relative error ε moves it by ≤ ~2ε of it
-        worst[0] = max(worst[0], 2.0 * float(np.max(sol.jacobian_error_estimate / size)))
-        cov = path.velocity_target_covariance(t, x)
-        return np.einsum("nab,nbc,nac->n", sol.jacobian, cov, sol.jacobian)
+            sol = flow.solve_jacobian(y, r, t)
+        x, adj = sol.x, adjugate(sol.jacobian)
+        log_pt, log_pr = path.log_prob(t, x), path.log_prob(r, y)
+        with np.errstate(over="ignore"):
+            inverse = adj * np.exp(log_pt - log_pr)[:, None, None]
+        value = np.einsum("nab,nbc,nac->n", inverse, path.velocity_target_covariance(t, x), inverse)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"the MeanFlow floor at (t, r) = ({t:g}, {r:g}) is beyond float64 here: "
+                "X_{r→t} compresses a region where p_r is below e^-709 of p_t (a gap between "
+                "separated modes; the floor is dominated by it, module docstring)"
+            )
+        score = np.linalg.norm(path.score(t, x), axis=1)
+        # |Δ log det A| through x, and the rounding of the two log densities
+        det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
+        worst[0] = max(worst[0], float(np.max(_node_error(sol, adj) + 2.0 * det_error)))
+        return value
+
+    def log_f(y: np.ndarray) -> np.ndarray:
+        """``log(p_r h)`` at ``y``: ``2 log p_t(x) − log p_r(y) + log tr(adj A C adj Aᵀ)``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AccuracyWarning)
+            sol = flow.solve_jacobian(y, r, t)
+        adj = adjugate(sol.jacobian)
+        g = np.einsum("nab,nbc,nac->n", adj, path.velocity_target_covariance(t, sol.x), adj)
+        return 2.0 * path.log_prob(t, sol.x) - path.log_prob(r, y) + np.log(g)
+
+    # what lies in gaps of p_r beyond every rule's reach is added to the estimate
+    gap, gap_nodes = gaps_beyond_reach(path, r, log_f)
+
+    def record(value: float, error: float, order: int, nodes: int, rule: str):
+        error += gap
+        converged = error <= rtol * abs(value)
+        return FloorQuadrature(t, value, error, order, nodes + gap_nodes, converged, r, rule)
 
     k = path.mixture.n_components
     # the cubature's starting partition: 8^d boxes of 2^d + 2d² + 2d + 1 solves per component
     start = k * (len(COARSE_EDGES) - 1) ** path.dim * len(genz_malik(path.dim).w7)
-    spent, fits = 0, 2 * start <= max_solves
     # three Gauss–Hermite rules (the fewest that can converge) at the first orders
     three = k * sum((FIRST_ORDER[path.dim] * 2**i) ** path.dim for i in range(3))
     if max_solves < min(three, 2 * start):
@@ -160,38 +210,53 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
             f"{three} Jacobian solves (three Gauss–Hermite rules) or {2 * start} (twice "
             "the cubature's starting partition)"
         )
-    trusted = narrowest_contrast(path, t) >= MIN_CONTRAST  # else no tensor node sees it
-    if trusted or not fits:
+    trusted = tensor_rules_apply(path, r)  # else tensor nodes may miss what matters
+    hermite, spent = None, 0
+    if trusted or 2 * start > max_solves:
         # within max_solves: the rules' nodes per component, all rules together ≤ 4/3 q^d
         per_component = min(HERMITE_NODES, (3 * max_solves) // (4 * k))
-        rule = hermite_rule(path, t, g, rtol, FIRST_ORDER[path.dim], per_component, MAX_ORDER)
+        rule = hermite_rule(path, r, h, rtol, FIRST_ORDER[path.dim], per_component, MAX_ORDER)
         error = rule.error_estimate + worst[0] * abs(rule.value)
-        converged = trusted and error <= rtol * abs(rule.value)
-        if converged or 2 * start > max_solves - rule.nodes:
-            return FloorQuadrature(
-                t, rule.value, error, rule.order, rule.nodes, converged, r, "gauss-hermite"
-            )
+        hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite")
+        if not trusted:  # no tensor node sees the narrow component: not converged
+            hermite = dataclasses.replace(hermite, converged=False)
+        if hermite.converged or 2 * start > max_solves - rule.nodes:
+            return hermite
         spent, worst[0] = rule.nodes, 0.0
-
-    def h(y: np.ndarray) -> np.ndarray:
-        """Data side: ``tr(A⁻¹ C A⁻ᵀ)`` at ``y ~ p_r``, ``A = ∇X_{r→t}(y) = ∇X_{t→r}(x)⁻¹``,
-        ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)``."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AccuracyWarning)  # folded into the estimate
-            sol = flow.solve_jacobian(y, r, t)
-        a = sol.jacobian
-        inner = np.linalg.solve(a, path.velocity_target_covariance(t, sol.x))  # A⁻¹ C
-        value = np.trace(np.linalg.solve(a, np.swapaxes(inner, 1, 2)), axis1=1, axis2=2)
-        # A⁻¹ moves by ≤ ~κ(A) ε of it for a relative error ε of A; h is quadratic in A⁻¹
-        size = np.linalg.norm(a, axis=(1, 2))
-        eps = sol.jacobian_error_estimate / size * np.linalg.cond(a)
-        worst[0] = max(worst[0], 2.0 * float(np.max(eps)))
-        return value
 
     cub = cubature_rule(path, r, h, rtol, max_solves - spent, COARSE_EDGES)
     error = cub.error_estimate + worst[0] * abs(cub.value)
-    converged = error <= rtol * abs(cub.value)
-    return FloorQuadrature(t, cub.value, error, 7, spent + cub.nodes, converged, r, "genz-malik")
+    nodes = spent + cub.nodes
+    result = record(cub.value, error, 7, nodes, "genz-malik")
+    if hermite is not None and trusted and hermite.error_estimate < result.error_estimate:
+        return dataclasses.replace(hermite, nodes=result.nodes)  # neither converged
+    return result
+
+
+def adjugate(a: np.ndarray) -> np.ndarray:
+    """``adj(A) = det(A) A⁻¹`` of matrices ``(n, d, d)`` from their cofactors (minors of
+    order ``d − 1``, no division): accurate where ``A`` is nearly singular along one
+    direction, as the Jacobian is where the flow squeezes a gap of ``p_r``."""
+    d = a.shape[1]
+    if d == 1:
+        return np.ones_like(a)
+    adj = np.empty_like(a)
+    keep = np.arange(d)
+    for i in range(d):
+        for j in range(d):
+            minor = a[:, keep != i][:, :, keep != j]
+            adj[:, j, i] = (-1) ** (i + j) * np.linalg.det(minor)
+    return adj
+
+
+def _node_error(sol, adj: np.ndarray) -> np.ndarray:
+    """Relative error estimate of ``tr(adj C adjᵀ)`` per node from the solve's estimate
+    ``|ΔA|``: a cofactor is a determinant of order ``d − 1`` in the entries of ``A``, moved
+    by ``≤ (d − 1) ‖A‖^{d−2} |ΔA|``; ``d`` of them per row, and the value quadratic."""
+    d = adj.shape[1]
+    size = np.linalg.norm(sol.jacobian, axis=(1, 2))
+    moved = d * (d - 1) * size ** (d - 2) * sol.jacobian_error_estimate
+    return 2.0 * moved / np.linalg.norm(adj, axis=(1, 2))
 
 
 def _one_d(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float):

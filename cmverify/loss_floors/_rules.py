@@ -42,6 +42,7 @@ __all__ = [
     "line_integral",
     "line_rule",
     "narrowest_contrast",
+    "widest_separation",
 ]
 
 #: The starting partition of :func:`line_rule`: ``±SPAN`` standard deviations of each
@@ -176,6 +177,14 @@ def narrowest_contrast(path: MixturePath, t: float, reach: float = 8.0) -> float
     inside another's Gaussian on a scale its tensor rules do not resolve."""
     found = [s for _, z, s in landmarks(path, t) if np.max(np.abs(z)) <= reach]
     return min(found, default=math.inf)
+
+
+def widest_separation(path: MixturePath, t: float) -> float:
+    """The largest distance of another component's centre from a component's, in that
+    one's whitened coordinates (:func:`landmarks`; 0 for one component): beyond ~6 the
+    responsibilities switch out in a component's tail, where tensor rules of every order
+    tried may miss the sheet alike."""
+    return max((float(np.linalg.norm(z)) for _, z, _ in landmarks(path, t)), default=0.0)
 
 
 def hermite_rule(
