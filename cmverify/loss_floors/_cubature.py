@@ -55,7 +55,7 @@ from functools import cache
 import numpy as np
 
 from ..exact import MixturePath
-from ._rules import component_frames, landmarks
+from ._rules import ROUNDING, component_frames, landmarks
 
 __all__ = ["CubatureResult", "GenzMalik", "cubature_rule", "genz_malik"]
 
@@ -297,7 +297,8 @@ def cubature_rule(
     nodes = len(comp) * len(rule.w7) + k
     base = float(weights @ offset)
     while True:
-        total, estimate = base + float(np.sum(value)), float(np.sum(error))
+        total = base + float(np.sum(value))
+        estimate = float(np.sum(error)) + ROUNDING * (abs(base) + float(np.sum(np.abs(value))))
         if not (np.isfinite(total) and np.isfinite(estimate)):
             raise ValueError("the integrand is not finite at a cubature node")
         # halve the boxes holding the larger half of the estimate (all boxes at once would
