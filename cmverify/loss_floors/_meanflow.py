@@ -70,8 +70,9 @@ modes (``k = 1``) contributes ``~ 1/ρ`` as in ``d = 1``, a hole surrounded by m
 ``d = 2`` (``k = 2``) ``O(1)``, and in ``d ≥ 3`` a hole contributes less the emptier it is.
 eight_gaussians at ``r = 0`` (the midpoint between adjacent modes 3.8 standard deviations
 from each, ``ρ ≈ 7e-4``) has a floor of 1089.2 at ``t = 0.5`` that the default budget
-reaches only to an estimate of 3.5e-3 relative (the cubature, 62,738 solves, 58 s; the
-record says so).
+reaches only to an estimate of 1.1e-1 relative (the cubature, 62,750 solves, 63 s; most of
+the estimate is the Laplace estimate of the ring's interior, :mod:`._gaps`; the record
+says so).
 """
 
 from __future__ import annotations
