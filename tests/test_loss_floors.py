@@ -138,6 +138,8 @@ def test_quadrature_records_say_how_the_value_was_reached():
     assert rec.rule == "gauss-hermite"
     assert rec.nodes == 8 * sum(q**2 for q in (8, 16, 32, 64, 128, 256, 512) if q <= rec.order)
     assert rec.value == loss_floors.flow_matching(path, 0.5)
+    # plain Python numbers whichever rule produced them (review: np.bool_ from one rule)
+    assert type(rec.value) is float and type(rec.nodes) is int and rec.converged is True
 
 
 def test_bad_input_is_refused_by_name():

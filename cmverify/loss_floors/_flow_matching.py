@@ -123,6 +123,16 @@ class FloorQuadrature:
     r: float | None = None
     rule: str = ""
 
+    def __post_init__(self) -> None:
+        # plain Python numbers, whichever rule produced them (review: one rule gave
+        # np.float64 / np.bool_, another float / bool, so ``converged is True`` differed)
+        for name, kind in (("t", float), ("value", float), ("error_estimate", float)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        for name, kind in (("order", int), ("nodes", int), ("converged", bool)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        if self.r is not None:
+            object.__setattr__(self, "r", float(self.r))
+
 
 def _check(path: object) -> MixturePath:
     if not isinstance(path, MixturePath):

@@ -105,8 +105,9 @@ DEFAULT_RTOL = {1: 1e-7, 2: 1e-6, 3: 1e-6, 4: 1e-6}
 #: Kept for compatibility: the default in ``d = 1``.
 RTOL = DEFAULT_RTOL[1]
 #: Budgets of Jacobian solves in ``d ≥ 2``: Gauss–Hermite nodes per component and per
-#: axis (tried first; 128² in d = 2, 32³ in d = 3, 8⁴ in d = 4), then evaluations of the
-#: adaptive cubature.
+#: axis (tried first; at most 128² in d = 2, 32³ in d = 3, 8⁴ in d = 4, and within three
+#: quarters of ``max_solves``: with the default and two components, 16³ in d = 3), then
+#: evaluations of the adaptive cubature.
 HERMITE_NODES, MAX_ORDER = 2**15, 128
 #: First Gauss–Hermite order per axis, by dimension (each node a Jacobian solve).
 FIRST_ORDER = {2: 8, 3: 4, 4: 2}
@@ -303,7 +304,8 @@ def meanflow_quadrature(
     with its quadrature record (module docstring); ``rtol`` defaults to
     :data:`DEFAULT_RTOL` of the dimension, ``max_solves`` bounds the Jacobian solves of
     each floor in ``d ≥ 2``, Gauss–Hermite and cubature together (a larger budget buys
-    accuracy where the default does not reach ``rtol``: about 0.5–2.5 ms a solve here;
+    accuracy where the default does not reach ``rtol``: about 0.3–2.5 ms a solve here,
+    6 ms for ill-conditioned components (it bounds solves, not time);
     the cubature runs only where twice its starting partition fits in what is left). An
     :class:`~cmverify.reference.AccuracyWarning` where the error estimate stayed above
     ``rtol`` within the budget."""
