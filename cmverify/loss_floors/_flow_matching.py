@@ -102,7 +102,10 @@ class FloorQuadrature:
             of the larger of the last two, :func:`~cmverify.loss_floors._rules.
             hermite_rule`), the sum of the panels' ``|G16 − G8|`` in ``d = 1``, the sum of
             the boxes' null-rule estimates of the cubature (:func:`~cmverify.loss_floors.
-            _cubature.box_estimate`); upper estimates of the returned value's error where
+            _cubature.box_estimate`); each at least the rounding of its sum; for the
+            MeanFlow floor plus its nodes' own errors and the estimate of gaps of ``p_r``
+            beyond the rules' reach (:mod:`~cmverify.loss_floors._gaps`; ``inf`` where a
+            gap could not be probed). Upper estimates of the returned value's error where
             the rules converge.
         order: nodes per axis of the finer Gauss–Hermite rule; 16 (the Gauss–Legendre
             nodes of a panel) in ``d = 1``; 7 (the degree) for the cubature.
