@@ -33,6 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..exact import MixturePath
+from ._rules import whitening_inverses
 
 __all__ = ["gaps_beyond_reach"]
 
@@ -58,7 +59,7 @@ def gaps_beyond_reach(
     points at which ``log_f`` (``log F``, shape ``(m, d) → (m,)``) was evaluated."""
     marginal = path.marginal(r)
     means, d = marginal.means, path.dim
-    inverses = np.swapaxes(marginal.eigvecs, 1, 2) / np.sqrt(marginal.eigvals)[:, :, None]
+    inverses = whitening_inverses(marginal)
     u = np.linspace(0.0, 1.0, SEGMENT_POINTS)
     points: list[np.ndarray] = []
     widths: list[float] = []

@@ -163,51 +163,55 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         )
     worst = [0.0]  # the largest relative error estimate of a node's value
 
+    def terms(y: np.ndarray, sol) -> tuple[np.ndarray, ...]:
+        """``log p_t(x)``, ``log p_r(y)``, ``tr(adj A C adj Aᵀ)`` and ``adj A`` of a data-side solve
+        from ``y``: ``h = (p_t/p_r)² tr(adj A C adj Aᵀ)`` (``A⁻¹ = adj A / det A``,
+        ``det A = p_r(y) / p_t(x)``)."""
+        adj = adjugate(sol.jacobian)
+        g = np.einsum("nab,nbc,nac->n", adj, path.velocity_target_covariance(t, sol.x), adj)
+        return path.log_prob(t, sol.x), path.log_prob(r, y), g, adj
+
     def h(y: np.ndarray) -> np.ndarray:
         """Data side: ``tr(A⁻¹ C A⁻ᵀ)`` at ``y ~ p_r``, ``A = ∇X_{r→t}(y) = ∇X_{t→r}(x)⁻¹``,
-        ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)``; ``A⁻¹ = adj(A) / det A`` with
-        ``det A = p_r(y) / p_t(x)`` (below)."""
+        ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)`` (:func:`terms`)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AccuracyWarning)  # folded into the estimate
             sol = flow.solve_jacobian(y, r, t)
-        x, adj = sol.x, adjugate(sol.jacobian)
-        log_pt, log_pr = path.log_prob(t, x), path.log_prob(r, y)
-        with np.errstate(over="ignore"):
-            inverse = adj * np.exp(log_pt - log_pr)[:, None, None]
-        value = np.einsum("nab,nbc,nac->n", inverse, path.velocity_target_covariance(t, x), inverse)
+        log_pt, log_pr, g, adj = terms(y, sol)
+        with np.errstate(over="ignore", divide="ignore"):
+            value = np.where(g > 0, np.exp(2.0 * (log_pt - log_pr) + np.log(g)), 0.0)
         if not np.all(np.isfinite(value)):
             raise ValueError(
                 f"the MeanFlow floor at (t, r) = ({t:g}, {r:g}) is beyond float64 here: "
                 "X_{r→t} compresses a region where p_r is below e^-709 of p_t (a gap between "
                 "separated modes; the floor is dominated by it, module docstring)"
             )
-        score = np.linalg.norm(path.score(t, x), axis=1)
+        score = np.linalg.norm(path.score(t, sol.x), axis=1)
         # |Δ log det A| through x, and the rounding of the two log densities
         det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
-        worst[0] = max(worst[0], float(np.max(_node_error(sol, adj) + 2.0 * det_error)))
+        node = _node_error(sol, adj) + 2.0 * det_error
+        worst[0] = max(worst[0], float(np.max(node)))
         return value
 
     def log_f(y: np.ndarray) -> np.ndarray:
-        """``log(p_r h)`` at ``y``: ``2 log p_t(x) − log p_r(y) + log tr(adj A C adj Aᵀ)``;
+        """``log(p_r h) = 2 log p_t(x) − log p_r(y) + log tr(adj A C adj Aᵀ)`` at ``y``;
         ``inf`` (unknown) where the solve fails within :data:`GAP_PROBE_STEPS`: on the
         sheet between modes hundreds of standard deviations apart the variational
         equation is stiff (208,408 evaluations, 59 s, for modes 1,000 apart, found in
         review)."""
         probe = ReferenceFlow(path, max_steps=GAP_PROBE_STEPS)
         out = np.full(len(y), np.inf)
-        for i, point in enumerate(y):
+        for i, point in enumerate(y[:, None]):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", AccuracyWarning)
-                    sol = probe.solve_jacobian(point[None], r, t)
+                    sol = probe.solve_jacobian(point, r, t)
             except SolverFailure:
                 continue
-            adj = adjugate(sol.jacobian)
-            g = np.einsum("nab,nbc,nac->n", adj, path.velocity_target_covariance(t, sol.x), adj)
+            log_pt, log_pr, g, _ = terms(point, sol)
             with np.errstate(divide="ignore", invalid="ignore"):
-                log_g = np.log(g)
-            value = 2.0 * path.log_prob(t, sol.x) - path.log_prob(r, point[None]) + log_g
-            out[i] = value[0] if np.isfinite(value[0]) else np.inf
+                value = float((2.0 * log_pt - log_pr + np.log(g))[0])
+            out[i] = value if np.isfinite(value) else np.inf
         return out
 
     def record(value: float, error: float, order: int, nodes: int, rule: str):

@@ -42,6 +42,7 @@ __all__ = [
     "line_integral",
     "line_rule",
     "narrowest_contrast",
+    "whitening_inverses",
     "widest_separation",
 ]
 
@@ -159,6 +160,12 @@ def component_frames(path: MixturePath, t: float) -> tuple[np.ndarray, np.ndarra
     return marginal.weights, marginal.means, marginal.eigvecs * root[:, None, :]
 
 
+def whitening_inverses(marginal) -> np.ndarray:
+    """``A_j⁻¹ = diag(λ_j^{−1/2}) U_jᵀ`` of each component of a mixture (``(K, d, d)``):
+    ``z = A_j⁻¹ (x − m_j)`` are ``x``'s whitened coordinates in component ``j``."""
+    return np.swapaxes(marginal.eigvecs, 1, 2) / np.sqrt(marginal.eigvals)[:, :, None]
+
+
 def landmarks(path: MixturePath, t: float) -> list[tuple[int, np.ndarray, float]]:
     """``(j, z, s)`` for every ordered pair of components ``j ≠ l`` of ``p_t``: the centre of
     ``l`` in ``j``'s whitened coordinates, ``z = A_j⁻¹ (m_l − m_j)``, and ``l``'s smallest
@@ -166,7 +173,7 @@ def landmarks(path: MixturePath, t: float) -> list[tuple[int, np.ndarray, float]
     Gaussian must look, and how closely (``A_j⁻¹ = diag(λ_j^{−1/2}) U_jᵀ``)."""
     marginal = path.marginal(t)
     means, covs = marginal.means, marginal.covs
-    inverses = np.swapaxes(marginal.eigvecs, 1, 2) / np.sqrt(marginal.eigvals)[:, :, None]
+    inverses = whitening_inverses(marginal)
     out = []
     for j, inv in enumerate(inverses):
         for k in range(len(means)):
