@@ -182,12 +182,19 @@ def _two_modes_on_a_line() -> tuple[cmv.MixturePath, float]:
     return path, one_d.value + float(at.wronskian) ** 2 * s2 * c_r / c_t**2
 
 
-def test_data_side_gauss_hermite_matches_the_one_dimensional_reduction():
+def _without_the_line_rule(monkeypatch) -> None:
+    """The rules of general mixtures on a mixture that reduces to a line (where the floor
+    takes the line rule, ``test_loss_floor_reduction``): their truths are the 1-d reductions."""
+    monkeypatch.setattr(_meanflow, "subspace_reduction", lambda mixture: None)
+
+
+def test_data_side_gauss_hermite_matches_the_one_dimensional_reduction(monkeypatch):
     """Two modes on a line (:func:`_two_modes_on_a_line`): Gauss–Hermite on the data side
     converges (64 nodes per axis; on the x side it did not within 4,096 nodes per
     component, and the cubature's estimate stayed at 3.7e-6): within the default rtol
     and its estimate of the truth."""
     path, truth = _two_modes_on_a_line()
+    _without_the_line_rule(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error", AccuracyWarning)
         (rec,) = loss_floors.meanflow_quadrature(path, 0.6, 0.3)
@@ -200,6 +207,7 @@ def test_data_side_cubature_matches_the_one_dimensional_reduction(monkeypatch):
     component were too narrow or too far out for it): measured 1.3e-9 off the truth, inside its
     (pessimistic) estimate of 3.7e-6, which does not reach rtol 1e-6 within the budget."""
     path, truth = _two_modes_on_a_line()
+    _without_the_line_rule(monkeypatch)
     monkeypatch.setattr(_meanflow, "tensor_rules_apply", lambda path, t: False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AccuracyWarning)  # the estimate is above 1e-6
@@ -240,11 +248,15 @@ def test_adjugate_is_the_determinant_times_the_inverse(dim):
         ),
     ],
 )
-def test_a_gap_beyond_the_rules_reach_is_in_the_error_estimate(weights, means, std, t, r):
+def test_a_gap_beyond_the_rules_reach_is_in_the_error_estimate(
+    weights, means, std, t, r, monkeypatch
+):
     """Two modes far apart, the quadratic interpolant: the floor (by its 1-d reduction) is
     the gap's. Found measuring data-side rules on random collinear mixtures and in review
-    (comments). The gap's Laplace estimate is now in the error estimate: not converged,
-    and the truth within it."""
+    (comments). The gap's Laplace estimate is now in the error estimate of the rules of
+    general mixtures: not converged, and the truth within it. (The line rule computes
+    these floors: ``test_loss_floor_reduction``.)"""
+    _without_the_line_rule(monkeypatch)
     means = np.array(means)
     s2 = std**2
     mixture = cmv.GaussianMixture(weights, means, np.broadcast_to(s2 * np.eye(2), (2, 2, 2)))
@@ -272,7 +284,9 @@ def test_a_gap_whose_probe_fails_leaves_the_estimate_infinite(monkeypatch):
     """On the sheet between modes hundreds of standard deviations apart the variational
     equation is stiff (modes 1,000 apart: 208,408 evaluations, 59 s for one solve, found
     in review); the gap's probe has a step budget, and a probe that fails leaves the
-    gap unknown: an infinite estimate, not converged. (Budget lowered here to fail fast.)"""
+    gap unknown: an infinite estimate, not converged. (Budget lowered here to fail fast;
+    the line rule, which computes this floor, ruled out.)"""
+    _without_the_line_rule(monkeypatch)
     monkeypatch.setattr(_meanflow, "GAP_PROBE_STEPS", 20)
     mixture = cmv.GaussianMixture([0.5, 0.5], [[-100.0, 0.0], [100.0, 0.0]], [np.eye(2)] * 2)
     path = cmv.MixturePath(mixture, cmv.Interpolant.linear())

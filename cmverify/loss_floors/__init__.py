@@ -6,6 +6,9 @@
   loss of the exact average velocity.
 - ``_rules``: the quadrature rules both use, with their error estimates (adaptive
   Gauss–Legendre in ``d = 1``, doubled tensor Gauss–Hermite in ``d = 2 … 4``).
+- ``_reduction``: mixtures whose MeanFlow floor reduces exactly to the subspace of their
+  means (one shared covariance that maps the subspace into itself): the rules of that
+  subspace's dimension, on a line the adaptive rule of ``d = 1``.
 - ``_cubature``: adaptive Genz–Malik cubature over the components' whitened boxes, where
   Gauss–Hermite does not converge (separated modes in ``d ≥ 2``).
 

@@ -22,7 +22,13 @@ relative in Frobenius norm where float64 resolves it; each node's own error esti
 added to the rule's, ``2 ε |value|`` for the worst relative node error ``ε``), one batched
 solve per refinement of the rule
 (:mod:`cmverify.loss_floors._rules`: adaptive composite Gauss–Legendre in ``d = 1``).
-In ``d = 2 … 4`` both rules integrate on the **data side** (below): doubled tensor
+In ``d = 2 … 4``, a mixture whose components share one covariance and whose means lie in
+a subspace that it maps into itself (two modes of one shape; isotropic modes on a line or
+in a plane) reduces exactly to an integral over that subspace, taken by the rules of its
+dimension with a ``d``-dimensional Jacobian solve per node (:mod:`._reduction`): on a line
+the adaptive rule of ``d = 1`` (rule ``"gauss-legendre-line"``, across gaps of any depth),
+in a plane or a 3-d subspace the rules below (``"…-subspace"``). Otherwise both rules
+integrate on the **data side** (below): doubled tensor
 Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES` per component
 and three quarters of ``max_solves`` (not trusted where a component of ``p_r`` is much
 narrower than another or far out in its tail,
@@ -95,6 +101,7 @@ from ._flow_matching import (
     tensor_rules_apply,
 )
 from ._gaps import gaps_beyond_reach
+from ._reduction import line_rule_floor, line_start, reduced_path, subspace_reduction
 from ._rules import hermite_rule, line_integral
 
 __all__ = ["meanflow", "meanflow_quadrature"]
@@ -171,26 +178,33 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         g = np.einsum("nab,nbc,nac->n", adj, path.velocity_target_covariance(t, sol.x), adj)
         return path.log_prob(t, sol.x), path.log_prob(r, y), g, adj
 
-    def h(y: np.ndarray) -> np.ndarray:
-        """Data side: ``tr(A⁻¹ C A⁻ᵀ)`` at ``y ~ p_r``, ``A = ∇X_{r→t}(y) = ∇X_{t→r}(x)⁻¹``,
-        ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)`` (:func:`terms`)."""
+    def log_terms(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Data side: ``h = tr(A⁻¹ C A⁻ᵀ)`` at ``y ~ p_r`` as ``(log a, b)``, ``h = a b``
+        (``A = ∇X_{r→t}(y) = ∇X_{t→r}(x)⁻¹``, ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)``,
+        :func:`terms`: ``a = (p_t/p_r)²``, ``b = tr(adj A C adj Aᵀ)``), the nodes' errors
+        recorded."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AccuracyWarning)  # folded into the estimate
             sol = flow.solve_jacobian(y, r, t)
         log_pt, log_pr, g, adj = terms(y, sol)
+        score = np.linalg.norm(path.score(t, sol.x), axis=1)
+        # |Δ log det A| through x, and the rounding of the two log densities
+        det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
+        node = _node_error(sol, adj) + 2.0 * det_error
+        worst[0] = max(worst[0], float(np.max(node)))
+        return 2.0 * (log_pt - log_pr), g
+
+    def h(y: np.ndarray) -> np.ndarray:
+        """``h = a b`` of :func:`log_terms`, without forming ``A⁻¹``."""
+        log_a, g = log_terms(y)
         with np.errstate(over="ignore", divide="ignore"):
-            value = np.where(g > 0, np.exp(2.0 * (log_pt - log_pr) + np.log(g)), 0.0)
+            value = np.where(g > 0, np.exp(log_a + np.log(g)), 0.0)
         if not np.all(np.isfinite(value)):
             raise ValueError(
                 f"the MeanFlow floor at (t, r) = ({t:g}, {r:g}) is beyond float64 here: "
                 "X_{r→t} compresses a region where p_r is below e^-709 of p_t (a gap between "
                 "separated modes; the floor is dominated by it, module docstring)"
             )
-        score = np.linalg.norm(path.score(t, sol.x), axis=1)
-        # |Δ log det A| through x, and the rounding of the two log densities
-        det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
-        node = _node_error(sol, adj) + 2.0 * det_error
-        worst[0] = max(worst[0], float(np.max(node)))
         return value
 
     def log_f(y: np.ndarray) -> np.ndarray:
@@ -219,11 +233,37 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         converged = error <= rtol * abs(value)
         return FloorQuadrature(t, value, error, order, nodes + gap_nodes, converged, r, rule)
 
-    k = path.mixture.n_components
-    # the cubature's starting partition: 8^d boxes of 2^d + 2d² + 2d + 1 solves per component
-    start = k * (len(COARSE_EDGES) - 1) ** path.dim * len(genz_malik(path.dim).w7)
+    # the rules run in the subspace of the means where the floor reduces to it (._reduction)
+    k, rules_path, embed, suffix = path.mixture.n_components, path, (lambda y: y), ""
+    reduction = subspace_reduction(path.mixture)
+    if reduction is not None:
+        offset, basis = reduction
+        rules_path = reduced_path(path, basis)
+        at_r = float(path.interpolant.at(r).alpha) * offset
+        embed, suffix = (lambda s: at_r + s @ basis.T), "-subspace"
+
+    def log_f_of(s: np.ndarray) -> np.ndarray:
+        """``log(p_r^B h)`` at ``s`` in the subspace: ``log_f`` with the density of ``s``."""
+        y = embed(s)
+        return log_f(y) + rules_path.log_prob(r, s) - path.log_prob(r, y)
+
+    if rules_path.dim == 1:  # a line: the adaptive rule of d = 1
+        rule = line_rule_floor(rules_path, r, embed, log_terms, rtol, max_solves)
+        if rule is not None:
+            error = rule.error_estimate + worst[0] * abs(rule.value)
+            converged = error <= rtol * abs(rule.value)
+            return FloorQuadrature(
+                t, rule.value, error, rule.order, rule.nodes, converged, r, "gauss-legendre-line"
+            )
+        raise ValueError(
+            f"max_solves = {max_solves} is below what the line rule needs for this path: "
+            f"{line_start(k)} Jacobian solves (its starting partition)"
+        )
+    m = rules_path.dim
+    # the cubature's starting partition: 8^m boxes of 2^m + 2m² + 2m + 1 solves per component
+    start = k * (len(COARSE_EDGES) - 1) ** m * len(genz_malik(m).w7)
     # three Gauss–Hermite rules (the fewest that can converge) at the first orders
-    three = k * sum((FIRST_ORDER[path.dim] * 2**i) ** path.dim for i in range(3))
+    three = k * sum((FIRST_ORDER[m] * 2**i) ** m for i in range(3))
     if max_solves < min(three, 2 * start):
         raise ValueError(
             f"max_solves = {max_solves} is below what either rule needs for this path: "
@@ -231,25 +271,26 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
             "the cubature's starting partition)"
         )
     # what lies in gaps of p_r beyond every rule's reach is added to the estimate
-    gap, gap_nodes = gaps_beyond_reach(path, r, log_f)
-    trusted = tensor_rules_apply(path, r)  # else tensor nodes may miss what matters
+    gap, gap_nodes = gaps_beyond_reach(rules_path, r, log_f if reduction is None else log_f_of)
+    trusted = tensor_rules_apply(rules_path, r)  # else tensor nodes may miss what matters
+    h_rules = h if reduction is None else (lambda s: h(embed(s)))
     hermite, spent = None, 0
     if trusted or 2 * start > max_solves:
         # within max_solves: the rules' nodes per component, all rules together ≤ 4/3 q^d
         per_component = min(HERMITE_NODES, (3 * max_solves) // (4 * k))
-        rule = hermite_rule(path, r, h, rtol, FIRST_ORDER[path.dim], per_component, MAX_ORDER)
+        rule = hermite_rule(rules_path, r, h_rules, rtol, FIRST_ORDER[m], per_component, MAX_ORDER)
         error = rule.error_estimate + worst[0] * abs(rule.value)
-        hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite")
+        hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite" + suffix)
         if not trusted:  # no tensor node sees the narrow component: not converged
             hermite = dataclasses.replace(hermite, converged=False)
         if hermite.converged or 2 * start > max_solves - rule.nodes:
             return hermite
         spent, worst[0] = rule.nodes, 0.0
 
-    cub = cubature_rule(path, r, h, rtol, max_solves - spent, COARSE_EDGES)
+    cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, COARSE_EDGES)
     error = cub.error_estimate + worst[0] * abs(cub.value)
     nodes = spent + cub.nodes
-    result = record(cub.value, error, 7, nodes, "genz-malik")
+    result = record(cub.value, error, 7, nodes, "genz-malik" + suffix)
     if hermite is not None and trusted and hermite.error_estimate < result.error_estimate:
         return dataclasses.replace(hermite, nodes=result.nodes)  # neither converged
     return result

@@ -93,10 +93,13 @@ def line_integral(
     partition: GaussianMixture,
     log_f: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     rtol: float,
+    max_evaluations: int | None = None,
 ) -> RuleResult:
     """``∫ exp(a(y)) b(y) dy`` over the line, ``(a, b) = log_f(y)`` for nodes ``y`` of shape
     ``(m,)``, ``b ≥ 0``: adaptive composite Gauss–Legendre from the partition that follows
-    every component of the 1-d mixture ``partition`` on its own scale (module docstring).
+    every component of the 1-d mixture ``partition`` on its own scale (module docstring),
+    refined while the evaluations stay within ``max_evaluations`` (``None``: up to
+    :data:`MAX_PANELS` panels; the starting partition, 24 evaluations a panel, always).
     The values are scaled by ``exp(−max a)`` over the first nodes, so that an integrand
     beyond float64 (the MeanFlow floor of well-separated modes) is integrated as well;
     ``ValueError`` when the integral itself is not representable."""
@@ -133,6 +136,8 @@ def line_integral(
         order = np.argsort(error)[::-1]
         left = estimate - np.cumsum(error[order])
         split = order[: int(np.searchsorted(-left, -0.25 * rtol * abs(total))) + 1]
+        if max_evaluations is not None and evaluations + 48 * split.size > max_evaluations:
+            break
         keep = np.ones(lo.size, dtype=bool)
         keep[split] = False
         mid = 0.5 * (lo[split] + hi[split])

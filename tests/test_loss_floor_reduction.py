@@ -1,0 +1,188 @@
+"""The MeanFlow floor of mixtures that reduce to the subspace of their means
+(``loss_floors._reduction``) against their reductions: the floor of the ``m``-dimensional
+mixture of the means' coordinates — in ``m = 1`` on the data side with the density-ratio
+Jacobian ``p_t/p_r`` and ``ReferenceFlow.map`` (no Jacobian solve); in ``m = 2`` by the
+library's 2-d rules with 2-d Jacobian solves — plus the closed form of one Gaussian in each
+eigen-direction across, ``W_t² λ c_r / c_t²`` (``c_τ = α_τ² λ + σ_τ²``; there ``X_{t→r}``
+scales by ``√(c_r/c_t)`` and ``Var(v_c | x_t) = W_t² λ / c_t``)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import cmverify as cmv
+from cmverify import loss_floors
+from cmverify.loss_floors._reduction import subspace_reduction
+from cmverify.reference import AccuracyWarning
+from cmverify.testing import strategies as cst
+
+
+def _truth(path: cmv.MixturePath, t: float, r: float, rtol: float = 1e-10) -> float:
+    """The reduction (module docstring) of a mixture that :func:`subspace_reduction`
+    accepts, from the mixture's own parameters: the means' coordinates in an orthonormal
+    basis of their span (from ``numpy.linalg.qr``, not the library's), the covariance's
+    eigenvalues across."""
+    mixture = path.mixture
+    offsets = mixture.means - mixture.means[0]
+    m = np.linalg.matrix_rank(offsets, tol=1e-9 * np.abs(offsets).max())
+    basis = np.linalg.qr(offsets[1:].T)[0][:, :m]
+    cov = mixture.covs[0]
+    across = np.linalg.eigvalsh(cov - basis @ (basis.T @ cov @ basis) @ basis.T)[m:]
+    k = mixture.n_components
+    inside = cmv.GaussianMixture(
+        mixture.weights, mixture.means @ basis, np.broadcast_to(basis.T @ cov @ basis, (k, m, m))
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccuracyWarning)
+        (floor,) = loss_floors.meanflow_quadrature(
+            cmv.MixturePath(inside, path.interpolant), t, r, rtol=rtol
+        )
+    at, ar = path.interpolant.at(t), path.interpolant.at(r)
+    c_t = float(at.alpha) ** 2 * across + float(at.sigma) ** 2
+    c_r = float(ar.alpha) ** 2 * across + float(ar.sigma) ** 2
+    return floor.value + float(at.wronskian) ** 2 * float(np.sum(across * c_r / c_t**2))
+
+
+def _rotation(d: int, seed: int) -> np.ndarray:
+    return np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))[0]
+
+
+def _on_a_line(positions, std, d, seed=0):
+    frame = _rotation(d, seed)
+    means = np.array(positions, dtype=float)[:, None] * frame[:, 0] + 0.5 * frame[:, 1]
+    k = len(positions)
+    return cmv.GaussianMixture(
+        np.full(k, 1.0 / k), means, np.broadcast_to(std**2 * np.eye(d), (k, d, d))
+    )
+
+
+def test_the_reduction_is_found_where_it_holds_and_only_there():
+    d = 3
+    frame = _rotation(d, 1)
+    c, basis = subspace_reduction(_on_a_line([-1.0, 0.2, 1.5], 0.4, d, seed=1))
+    assert basis.shape == (3, 1) and abs(abs(basis[:, 0] @ frame[:, 0]) - 1.0) < 1e-12
+    assert abs(c @ basis[:, 0]) < 1e-12
+    # one shared anisotropic covariance with the line along an eigenvector: reduces
+    cov = frame @ np.diag([0.3, 0.05, 2.0]) @ frame.T
+    means = np.array([[-1.0], [1.0]]) * frame[:, 0]
+    assert subspace_reduction(cmv.GaussianMixture([0.5, 0.5], means, [cov, cov])) is not None
+    # ... along no eigenvector: the directions across are coupled to it, no reduction
+    tilted = np.array([[-1.0], [1.0]]) * (frame[:, 0] + 0.3 * frame[:, 1])
+    assert subspace_reduction(cmv.GaussianMixture([0.5, 0.5], tilted, [cov, cov])) is None
+    # a plane spanned by two eigenvectors reduces to it; means spanning d do not reduce
+    plane = np.vstack([means, frame[:, 2]])
+    _, basis = subspace_reduction(cmv.GaussianMixture(np.ones(3) / 3, plane, [cov] * 3))
+    assert basis.shape == (3, 2) and np.allclose(basis @ basis.T @ frame[:, 1], 0, atol=1e-12)
+    full = np.vstack([plane, frame[:, 1]])
+    assert subspace_reduction(cmv.GaussianMixture(np.ones(4) / 4, full, [cov] * 4)) is None
+    # different covariances, one component, coincident means: none
+    assert subspace_reduction(cmv.GaussianMixture([0.5, 0.5], means, [cov, 2 * cov])) is None
+    assert subspace_reduction(cmv.GaussianMixture([1.0], means[:1], [cov])) is None
+    assert subspace_reduction(cmv.GaussianMixture([0.5, 0.5], [means[0]] * 2, [cov, cov])) is None
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+@pytest.mark.parametrize(
+    "positions, std, t, r",
+    [
+        ([-1.0, 1.0], 0.3, 0.8, 0.2),  # Gauss–Hermite: 6.7e-4 off at 16 per axis (d = 3)
+        ([-1.0, 0.2, 1.5], 0.4, 0.5, 0.0),
+    ],
+)
+def test_modes_on_a_line_take_the_line_rule_to_the_reduction(d, positions, std, t, r):
+    path = cmv.MixturePath(_on_a_line(positions, std, d), cmv.Interpolant.linear())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccuracyWarning)
+        (rec,) = loss_floors.meanflow_quadrature(path, t, r)
+    truth = _truth(path, t, r)
+    assert rec.rule == "gauss-legendre-line" and rec.converged
+    assert abs(rec.value - truth) <= min(rec.error_estimate, 1e-10 * truth)
+
+
+def test_a_shared_anisotropic_covariance_along_an_eigenvector_reduces_too():
+    frame = _rotation(3, 4)
+    cov = frame @ np.diag([0.2, 0.05, 1.5]) @ frame.T
+    means = np.array([[-1.0], [0.8]]) * frame[:, 0]
+    path = cmv.MixturePath(
+        cmv.GaussianMixture([0.3, 0.7], means, [cov, cov]), cmv.interpolants.trig()
+    )
+    (rec,) = loss_floors.meanflow_quadrature(path, 0.7, 0.25)
+    truth = _truth(path, 0.7, 0.25)
+    assert rec.rule == "gauss-legendre-line" and rec.converged
+    assert abs(rec.value - truth) <= min(rec.error_estimate, 1e-10 * truth)
+
+
+def test_a_gap_far_out_is_integrated_along_the_line():
+    """Review's case (``test_loss_floor_meanflow``): two modes 4.5 apart, ``s = 0.14``, the
+    quadratic interpolant, the gap 9.15 standard deviations out — 27% off "converged" before
+    the gap estimate, unconverged after it; the line rule crosses the gap: 2.3452e16."""
+    means = np.array([[-2.20455913, -0.44991003], [2.20455913, 0.44991003]])
+    mixture = cmv.GaussianMixture(
+        [0.5, 0.5], means, np.broadcast_to(0.14**2 * np.eye(2), (2, 2, 2))
+    )
+    path = cmv.MixturePath(mixture, cmv.interpolants.quadratic())
+    (rec,) = loss_floors.meanflow_quadrature(path, 0.69, 0.088)
+    truth = _truth(path, 0.69, 0.088)
+    assert rec.converged and truth > 1e16
+    assert abs(rec.value - truth) <= min(rec.error_estimate, 1e-10 * truth)
+
+
+def test_modes_that_never_meet_give_one_gaussians_floor():
+    """Modes 200 apart (the gap's probe failed there, ``test_loss_floor_meanflow``): the
+    gap holds nothing (``p_t(x*)²/p_r`` ≈ e^-240), the floor is ``d W² s² c_r / c_t²``."""
+    mixture = cmv.GaussianMixture([0.5, 0.5], [[-100.0, 0.0], [100.0, 0.0]], [np.eye(2)] * 2)
+    (rec,) = loss_floors.meanflow_quadrature(
+        cmv.MixturePath(mixture, cmv.Interpolant.linear()), 0.5, 0.2
+    )
+    assert rec.converged and rec.value == pytest.approx(2 * 0.68 / 0.5**2, rel=1e-12)
+
+
+def test_the_line_rule_stays_within_max_solves():
+    path = cmv.MixturePath(_on_a_line([-1.0, 1.0], 0.3, 3), cmv.Interpolant.linear())
+    with pytest.warns(AccuracyWarning, match="above rtol"):
+        (rec,) = loss_floors.meanflow_quadrature(path, 0.5, 0.0, rtol=1e-13, max_solves=1000)
+    assert rec.rule == "gauss-legendre-line" and rec.nodes <= 1000 and not rec.converged
+    assert abs(rec.value - _truth(path, 0.5, 0.0)) <= rec.error_estimate
+
+
+@settings(max_examples=8)
+@given(
+    mixture=cst.collinear_mixtures(dims=st.integers(2, 4), min_std=0.1),
+    interpolant=cst.interpolants(include_singular=False),
+    times=st.tuples(cst.times(0.05, 0.95, endpoints=False), st.floats(0.0, 0.9)),
+)
+def test_random_mixtures_on_a_line_converge_within_their_estimates(mixture, interpolant, times):
+    assume(subspace_reduction(mixture) is not None)  # coincident means: one Gaussian
+    t, fraction = times
+    r = fraction * t
+    path = cmv.MixturePath(mixture, interpolant)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        (rec,) = loss_floors.meanflow_quadrature(path, t, r)
+    truth = _truth(path, t, r)
+    assert rec.rule == "gauss-legendre-line"
+    assert abs(rec.value - truth) <= rec.error_estimate + 1e-13 * truth
+    assert rec.converged
+
+
+@pytest.mark.parametrize("d", [3, 4])
+def test_modes_in_a_plane_take_the_two_dimensional_rules_to_the_reduction(d):
+    """Three isotropic modes in a plane (a triangle, std 0.5): the 2-d rules over the
+    plane, each node a d-dimensional Jacobian solve, against the 2-d floor plus the
+    Gaussians across."""
+    frame = _rotation(d, 7)
+    corners = np.array([[1.0, 0.0], [-0.5, 0.9], [-0.5, -0.9]])
+    means = corners @ frame[:, :2].T + 0.3 * frame[:, 2]
+    mixture = cmv.GaussianMixture(
+        np.ones(3) / 3, means, np.broadcast_to(0.25 * np.eye(d), (3, d, d))
+    )
+    path = cmv.MixturePath(mixture, cmv.Interpolant.linear())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccuracyWarning)
+        (rec,) = loss_floors.meanflow_quadrature(path, 0.8, 0.5)
+    truth = _truth(path, 0.8, 0.5, rtol=1e-9)
+    assert rec.rule == "gauss-hermite-subspace" and rec.converged
+    assert abs(rec.value - truth) <= min(rec.error_estimate, 1e-7 * truth)
