@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar
 
 import cmverify as cmv
 from cmverify import loss_floors
-from cmverify.loss_floors import _gaps, _meanflow
+from cmverify.loss_floors import _gaps, _meanflow, _reduction
 from cmverify.reference import AccuracyWarning, ReferenceFlow
 
 
@@ -184,8 +184,9 @@ def _two_modes_on_a_line() -> tuple[cmv.MixturePath, float]:
 
 def _without_the_line_rule(monkeypatch) -> None:
     """The rules of general mixtures on a mixture that reduces to a line (where the floor
-    takes the line rule, ``test_loss_floor_reduction``): their truths are the 1-d reductions."""
-    monkeypatch.setattr(_meanflow, "subspace_reduction", lambda mixture: None)
+    takes the product or the line rule, ``test_loss_floor_reduction``): their truths are the 1-d reductions."""
+    monkeypatch.setattr(_reduction, "subspace_reduction", lambda mixture: None)
+    monkeypatch.setattr(_reduction, "product_factors", lambda mixture: None)
 
 
 def test_data_side_gauss_hermite_matches_the_one_dimensional_reduction(monkeypatch):

@@ -6,9 +6,9 @@
   loss of the exact average velocity.
 - ``_rules``: the quadrature rules both use, with their error estimates (adaptive
   Gauss–Legendre in ``d = 1``, doubled tensor Gauss–Hermite in ``d = 2 … 4``).
-- ``_reduction``: mixtures whose MeanFlow floor reduces exactly to the subspace of their
-  means (one shared covariance that maps the subspace into itself): the rules of that
-  subspace's dimension, on a line the adaptive rule of ``d = 1``.
+- ``_reduction``: mixtures whose MeanFlow floor reduces exactly (one shared covariance):
+  products of 1-d mixtures to a sum of 1-d floors; means in a subspace that the covariance
+  maps into itself to the rules of that subspace's dimension (on a line, of ``d = 1``).
 - ``_cubature``: adaptive Genz–Malik cubature over the components' whitened boxes, where
   Gauss–Hermite does not converge (separated modes in ``d ≥ 2``).
 

@@ -114,10 +114,10 @@ class FloorQuadrature:
         converged: whether ``error_estimate ≤ rtol · value`` was reached.
         r: the MeanFlow floor's second time (``None`` for the flow-matching floor).
         rule: ``"gauss-legendre"`` (``d = 1``), ``"gauss-hermite"`` or ``"genz-malik"``
-            (``d ≥ 2``); for a MeanFlow floor that reduces to the subspace of the means
-            (:mod:`~cmverify.loss_floors._reduction`) ``"gauss-legendre-line"`` on a line
-            (order 16 as in ``d = 1``), else the rule's name with ``"-subspace"`` (its
-            order per axis of the subspace).
+            (``d ≥ 2``); for a MeanFlow floor that reduces exactly
+            (:mod:`~cmverify.loss_floors._reduction`) ``"gauss-legendre-product"`` (a sum
+            of 1-d floors) or ``"gauss-legendre-line"`` (order 16 as in ``d = 1``), else
+            the rule's name with ``"-subspace"`` (its order per axis of the subspace).
     """
 
     t: float

@@ -22,18 +22,17 @@ relative in Frobenius norm where float64 resolves it; each node's own error esti
 added to the rule's, ``2 ε |value|`` for the worst relative node error ``ε``), one batched
 solve per refinement of the rule
 (:mod:`cmverify.loss_floors._rules`: adaptive composite Gauss–Legendre in ``d = 1``).
-In ``d = 2 … 4``, a mixture whose components share one covariance and whose means lie in
-a subspace that it maps into itself (two modes of one shape; isotropic modes on a line or
-in a plane) reduces exactly to an integral over that subspace, taken by the rules of its
-dimension with a ``d``-dimensional Jacobian solve per node (:mod:`._reduction`): on a line
-the adaptive rule of ``d = 1`` (rule ``"gauss-legendre-line"``, across gaps of any depth),
-in a plane or a 3-d subspace the rules below (``"…-subspace"``). Otherwise both rules
-integrate on the **data side** (below): doubled tensor
-Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES` per component
-and three quarters of ``max_solves`` (not trusted where a component of ``p_r`` is much
-narrower than another or far out in its tail,
-:func:`~cmverify.loss_floors._flow_matching.tensor_rules_apply`); where
-that does not reach ``rtol``, adaptive Genz–Malik cubature
+In ``d = 2 … 4`` exact reductions come first (:mod:`._reduction`, one covariance shared by
+all components): a product of 1-d mixtures (a grid of modes) is the sum of their floors
+(``"gauss-legendre-product"``); means in a subspace that the covariance maps into itself
+(two modes of one shape; isotropic modes on a line or in a plane) reduce to an integral
+over it with a ``d``-dimensional Jacobian solve per node — on a line the adaptive rule of
+``d = 1`` (``"gauss-legendre-line"``, across gaps of any depth), else the rules below
+(``"…-subspace"``). Otherwise both rules integrate on the **data side** (below): doubled
+tensor Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES` per
+component and three quarters of ``max_solves`` (not trusted where a component of ``p_r``
+is much narrower than another or far out in its tail, :func:`~cmverify.loss_floors.
+_flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptive Genz–Malik cubature
 (:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
 :data:`CUBATURE_NODES`) — if twice its starting partition, ``8^d`` boxes of ``2^d + 2d² +
 2d + 1`` solves per component, fits (by default in ``d = 2`` only). Where neither
@@ -43,13 +42,10 @@ converges, the value with the smaller estimate is returned, with a warning.
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``
 has a low-density region (a gap between modes), ``X_{t→r}`` stretches a thin sheet of
 ``x`` across it and the x-side integrand is a tall narrow ridge; on the data side the
-same mass is spread over the whole gap, weighted by ``p_r`` there: a broad bump. Measured
-on two modes on a line in d = 2 (``N(±e + b, 0.3² I)``, ``(t, r) = (0.6, 0.3)``): x-side
-Gauss–Hermite did not converge within 4,096 nodes per component, data-side Gauss–Hermite
-did with 64 per axis (10,880 solves, 2 s, 1.6e-12 off the truth); eight_gaussians at
-``(0.5, 0.25)``: the data-side cubature 1.6e-3 relative with 15,000 solves, the x-side
-1.6e-2 with 94,000. Over 70 random collinear mixtures (d = 2, 3; five interpolants; 1-d
-truths) every data-side Gauss–Hermite value was within its estimate (at most 0.1 of it).
+same mass is spread over the whole gap, weighted by ``p_r`` there: a broad bump (two modes
+``N(±e + b, 0.3² I)`` in d = 2 at ``(0.6, 0.3)``: x-side Gauss–Hermite unconverged at 4,096
+nodes per component, data-side 1.6e-12 off with 64 per axis; eight_gaussians at
+``(0.5, 0.25)``: the cubature 1.6e-3 with 15,000 solves against 1.6e-2 with 94,000).
 ``A⁻¹`` is formed as ``adj(A) / det A`` with ``det A = p_r(y) / p_t(x)`` (mass
 conservation, in log densities): in a gap ``A`` is singular to working precision (the
 flow squeezes the gap into a sheet; ``numpy.linalg.solve`` raised ``LinAlgError`` there)
@@ -92,6 +88,7 @@ import numpy as np
 from .._validation import as_times
 from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow, SolverFailure
+from . import _reduction
 from ._cubature import COARSE_EDGES, cubature_rule, genz_malik
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
 from ._flow_matching import (
@@ -101,7 +98,6 @@ from ._flow_matching import (
     tensor_rules_apply,
 )
 from ._gaps import gaps_beyond_reach
-from ._reduction import line_rule_floor, line_start, reduced_path, subspace_reduction
 from ._rules import hermite_rule, line_integral
 
 __all__ = ["meanflow", "meanflow_quadrature"]
@@ -156,6 +152,11 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
             fm.t, fm.value, fm.error_estimate, fm.order, fm.nodes, fm.converged, r, fm.rule
         )
 
+    factors = _reduction.product_factors(path.mixture) if path.dim > 1 else None
+    if factors is not None:  # a product of 1-d mixtures: the sum of their floors
+        paths = [MixturePath(factor, path.interpolant) for factor in factors]
+        parts = [_one(p, ReferenceFlow(p), t, r, rtol, max_solves) for p in paths]
+        return _reduction.sum_of_floors(parts, rtol)
     if path.dim == 1:
         rule = _one_d(path, flow, t, r, rtol)
         return FloorQuadrature(
@@ -235,10 +236,10 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
 
     # the rules run in the subspace of the means where the floor reduces to it (._reduction)
     k, rules_path, embed, suffix = path.mixture.n_components, path, (lambda y: y), ""
-    reduction = subspace_reduction(path.mixture)
+    reduction = _reduction.subspace_reduction(path.mixture)
     if reduction is not None:
         offset, basis = reduction
-        rules_path = reduced_path(path, basis)
+        rules_path = _reduction.reduced_path(path, basis)
         at_r = float(path.interpolant.at(r).alpha) * offset
         embed, suffix = (lambda s: at_r + s @ basis.T), "-subspace"
 
@@ -248,7 +249,7 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         return log_f(y) + rules_path.log_prob(r, s) - path.log_prob(r, y)
 
     if rules_path.dim == 1:  # a line: the adaptive rule of d = 1
-        rule = line_rule_floor(rules_path, r, embed, log_terms, rtol, max_solves)
+        rule = _reduction.line_rule_floor(rules_path, r, embed, log_terms, rtol, max_solves)
         if rule is not None:
             error = rule.error_estimate + worst[0] * abs(rule.value)
             converged = error <= rtol * abs(rule.value)
@@ -257,7 +258,7 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
             )
         raise ValueError(
             f"max_solves = {max_solves} is below what the line rule needs for this path: "
-            f"{line_start(k)} Jacobian solves (its starting partition)"
+            f"{_reduction.line_start(k)} Jacobian solves (its starting partition)"
         )
     m = rules_path.dim
     # the cubature's starting partition: 8^m boxes of 2^m + 2m² + 2m + 1 solves per component
