@@ -100,7 +100,7 @@ class FloorQuadrature:
         value: the floor (the finer rule's value).
         error_estimate: 8 times the last difference of three Gauss–Hermite rules (or
             of the larger of the last two, :func:`~cmverify.loss_floors._rules.
-            hermite_rule`), the sum of the panels' ``|G16 − G8|`` in ``d = 1``, the sum of
+            hermite_rule`), the sum of the panels' ``|G16 − G16 on the halves|`` in ``d = 1``, the sum of
             the boxes' null-rule estimates of the cubature (:func:`~cmverify.loss_floors.
             _cubature.box_estimate`); each at least the rounding of its sum; for the
             MeanFlow floor plus its nodes' own errors and the estimate of gaps of ``p_r``

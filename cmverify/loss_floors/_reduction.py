@@ -102,8 +102,8 @@ def reduced_path(path: MixturePath, basis: np.ndarray) -> MixturePath:
 
 def line_start(n_components: int) -> int:
     """The solves of :func:`line_rule_floor`'s starting partition: 16 panels a component
-    (at most), 24 Gauss–Legendre nodes a panel."""
-    return 24 * (2 * STEPS) * n_components
+    (at most), 48 Gauss–Legendre nodes a panel (16 on it, 16 on each half)."""
+    return 48 * (2 * STEPS) * n_components
 
 
 def line_rule_floor(
