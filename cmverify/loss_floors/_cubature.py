@@ -57,7 +57,14 @@ import numpy as np
 from ..exact import MixturePath
 from ._rules import ROUNDING, component_frames, landmarks
 
-__all__ = ["CubatureResult", "GenzMalik", "cubature_rule", "genz_malik"]
+__all__ = [
+    "CubatureResult",
+    "GenzMalik",
+    "cubature_rule",
+    "genz_malik",
+    "starting_edges",
+    "starting_solves",
+]
 
 #: Half-width of each component's box in its whitened coordinates.
 SPAN = 9.0
@@ -69,6 +76,15 @@ SPAN = 9.0
 #: starts from :data:`COARSE_EDGES`.
 FIRST_EDGES = (-SPAN, -6.0, -4.5, -3.0, -1.5, 0.0, 1.5, 3.0, 4.5, 6.0, SPAN)
 COARSE_EDGES = (-SPAN, -4.5, -3.0, -1.5, 0.0, 1.5, 3.0, 4.5, SPAN)
+#: Coarser starts, finest first, for budgets where twice :data:`COARSE_EDGES`' partition
+#: does not fit (``8^d`` boxes per component: 50,688 solves for three components in
+#: ``d = 3``); the refinement then finds the features (the boxes holding other components'
+#: centres are still halved to their scale before any evaluation).
+COARSER_EDGES = (
+    (-SPAN, -3.0, 0.0, 3.0, SPAN),
+    (-SPAN, -3.0, 3.0, SPAN),
+    (-SPAN, 0.0, SPAN),
+)
 #: Safety factor on the convergence ratio of the null rules in a box's estimate
 #: (:func:`box_estimate`).
 RATIO_SAFETY = 10.0
@@ -141,6 +157,23 @@ def genz_malik(d: int) -> GenzMalik:
     nulls = _null_rules(nodes, orbit, w7)
     kappa = float(np.linalg.norm(w7 - w5) / np.linalg.norm(w7))
     return GenzMalik(nodes, w7, w5, 1 + index, 1 + 2 * d + index, nulls, kappa)
+
+
+def starting_solves(n_components: int, d: int, edges: tuple[float, ...]) -> int:
+    """Evaluations of the starting partition ``edges`` (per axis of each component's box):
+    ``(len(edges) − 1)^d`` boxes of ``2^d + 2d² + 2d + 1`` nodes per component (before the
+    halving at other components' centres)."""
+    return n_components * (len(edges) - 1) ** d * len(genz_malik(d).w7)
+
+
+def starting_edges(n_components: int, d: int, solves: int) -> tuple[float, ...] | None:
+    """The finest of :data:`COARSE_EDGES` and :data:`COARSER_EDGES` whose starting
+    partition fits twice in ``solves`` (half of them left for the refinement), else
+    ``None``."""
+    for edges in (COARSE_EDGES, *COARSER_EDGES):
+        if 2 * starting_solves(n_components, d, edges) <= solves:
+            return edges
+    return None
 
 
 def _null_rules(nodes: np.ndarray, orbit: np.ndarray, w7: np.ndarray) -> np.ndarray:

@@ -34,9 +34,11 @@ component and three quarters of ``max_solves`` (not trusted where a component of
 is much narrower than another or far out in its tail, :func:`~cmverify.loss_floors.
 _flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptive Genz–Malik cubature
 (:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
-:data:`CUBATURE_NODES`) — if twice its starting partition, ``8^d`` boxes of ``2^d + 2d² +
-2d + 1`` solves per component, fits (by default in ``d = 2`` only). Where neither
-converges, the value with the smaller estimate is returned, with a warning.
+:data:`CUBATURE_NODES`), from the finest starting partition whose double fits in it —
+``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component (by default in ``d = 2``),
+else 4, 3 or 2 intervals per axis (``COARSER_EDGES``; random mixtures of 2–3 components
+in ``d = 3, 4``, default budget: 1.1e-3 → 1.4e-4, 4.7e-3 → 9e-4 off, 60–75 s, none
+converged). Where neither converges, the smaller estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``
@@ -89,7 +91,7 @@ from .._validation import as_times
 from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow, SolverFailure
 from . import _reduction
-from ._cubature import COARSE_EDGES, cubature_rule, genz_malik
+from ._cubature import COARSER_EDGES, cubature_rule, starting_edges, starting_solves
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
 from ._flow_matching import (
     MAX_DIM,
@@ -261,15 +263,14 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
             f"{_reduction.line_start(k)} Jacobian solves (its starting partition)"
         )
     m = rules_path.dim
-    # the cubature's starting partition: 8^m boxes of 2^m + 2m² + 2m + 1 solves per component
-    start = k * (len(COARSE_EDGES) - 1) ** m * len(genz_malik(m).w7)
+    start = starting_solves(k, m, COARSER_EDGES[-1])
     # three Gauss–Hermite rules (the fewest that can converge) at the first orders
     three = k * sum((FIRST_ORDER[m] * 2**i) ** m for i in range(3))
     if max_solves < min(three, 2 * start):
         raise ValueError(
             f"max_solves = {max_solves} is below what either rule needs for this path: "
             f"{three} Jacobian solves (three Gauss–Hermite rules) or {2 * start} (twice "
-            "the cubature's starting partition)"
+            "the cubature's coarsest starting partition)"
         )
     # what lies in gaps of p_r beyond every rule's reach is added to the estimate
     gap, gap_nodes = gaps_beyond_reach(rules_path, r, log_f if reduction is None else log_f_of)
@@ -284,11 +285,12 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite" + suffix)
         if not trusted:  # no tensor node sees the narrow component: not converged
             hermite = dataclasses.replace(hermite, converged=False)
-        if hermite.converged or 2 * start > max_solves - rule.nodes:
+        if hermite.converged or starting_edges(k, m, max_solves - rule.nodes) is None:
             return hermite
         spent, worst[0] = rule.nodes, 0.0
 
-    cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, COARSE_EDGES)
+    edges = starting_edges(k, m, max_solves - spent)
+    cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, edges)
     error = cub.error_estimate + worst[0] * abs(cub.value)
     nodes = spent + cub.nodes
     result = record(cub.value, error, 7, nodes, "genz-malik" + suffix)
