@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar
 
 import cmverify as cmv
 from cmverify import loss_floors
-from cmverify.loss_floors import _gaps, _meanflow, _reduction
+from cmverify.loss_floors import _adjugate, _gaps, _meanflow, _reduction
 from cmverify.reference import AccuracyWarning, ReferenceFlow
 
 
@@ -35,6 +35,40 @@ def test_gaussian_data_floor_is_the_closed_form(dim):
         (record,) = loss_floors.meanflow_quadrature(path, t, r)
         assert record.value == pytest.approx(truth, rel=1e-9) and record.converged
         assert record.r == r
+
+
+@pytest.mark.parametrize(
+    "name, std, t, r",
+    [
+        ("sqrt", 1e-6, 1e-13, 0.0),  # was 20% off, "converged": ∇X = I assumed at t − r ≤ 1e-13
+        ("sqrt", 1e-5, 1e-13, 0.0),  # was 2.0e-3 off
+        ("sqrt", 1e-6, 1.5e-13, 0.0),
+        ("linear", 1e-4, 0.5, 0.5 - 2**-52),  # four spacings of t: ∇X = I + O(1e-16)
+    ],
+)
+def test_short_intervals_near_the_data_are_solved_not_assumed(name, std, t, r):
+    """One Gaussian of std ``s`` in d = 1 (closed form of
+    :func:`test_gaussian_data_floor_is_the_closed_form`): where ``t − r`` is tiny but ``t``
+    is tinier still, ``∇v ~ 1/t`` and ``∇X_{t→r}`` is far from ``I`` (found in review);
+    only within a few spacings of ``t`` is the flow-matching floor taken."""
+    interpolant = cmv.interpolants.by_name(name)
+    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[0.0]], [[[std**2]]]), interpolant)
+    at, ar = interpolant.at(t), interpolant.at(r)
+    c_t = float(at.alpha) ** 2 * std**2 + float(at.sigma) ** 2
+    c_r = float(ar.alpha) ** 2 * std**2 + float(ar.sigma) ** 2
+    truth = float(at.wronskian) ** 2 * std**2 * c_r / c_t**2
+    (rec,) = loss_floors.meanflow_quadrature(path, t, r)
+    assert rec.converged and rec.value == pytest.approx(truth, rel=1e-10)
+
+
+def test_a_map_that_float64_cannot_certify_leaves_the_estimate_unknown():
+    """Data of std 1e-13 at ``(t, r) = (1.5e-13, 0)``: the map from ``r`` to ``t`` at
+    ``p_t``'s own scale is beyond float64 (was 2.1e-7 off, "converged" at an estimate of
+    3e-15, with the flow's absolute target of 1e-10; found in review)."""
+    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[0.0]], [[[1e-26]]]))
+    with pytest.warns(AccuracyWarning, match="above rtol"):
+        (rec,) = loss_floors.meanflow_quadrature(path, 1.5e-13, 0.0)
+    assert not rec.converged and rec.error_estimate == np.inf
 
 
 @pytest.mark.parametrize("interpolant", ["linear", "trig"])
@@ -224,10 +258,10 @@ def test_data_side_cubature_matches_the_one_dimensional_reduction(monkeypatch):
 def test_adjugate_is_the_determinant_times_the_inverse(dim):
     a = np.random.default_rng(dim).standard_normal((6, dim, dim))
     expected = np.linalg.det(a)[:, None, None] * np.linalg.inv(a)
-    np.testing.assert_allclose(_meanflow.adjugate(a), expected, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(_adjugate.adjugate(a), expected, rtol=0, atol=1e-13)
     # exactly singular: the adjugate exists (rank one here), the inverse does not
     singular = np.array([[[1.0, 2.0], [2.0, 4.0]]])
-    np.testing.assert_array_equal(_meanflow.adjugate(singular), [[[4.0, -2.0], [-2.0, 1.0]]])
+    np.testing.assert_array_equal(_adjugate.adjugate(singular), [[[4.0, -2.0], [-2.0, 1.0]]])
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ nodes per component, data-side 1.6e-12 off with 64 per axis; eight_gaussians at
 conservation, in log densities): in a gap ``A`` is singular to working precision (the
 flow squeezes the gap into a sheet; ``numpy.linalg.solve`` raised ``LinAlgError`` there)
 while its cofactors are accurate, so each node's error is that of the cofactors and of
-``x`` (:func:`_node_error`), not ``κ(A)`` times ``A``'s. A gap farther than the rules'
+``x`` (:func:`._adjugate.node_error`), not ``κ(A)`` times ``A``'s. A gap farther than the rules'
 boxes reach from every component is not integrated: its Laplace estimate
 (:mod:`cmverify.loss_floors._gaps`) is added to the error estimate.
 
@@ -91,6 +91,7 @@ from .._validation import as_times
 from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow, SolverFailure
 from . import _reduction
+from ._adjugate import adjugate, node_error
 from ._cubature import COARSER_EDGES, cubature_rule, starting_edges, starting_solves
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
 from ._flow_matching import (
@@ -100,7 +101,8 @@ from ._flow_matching import (
     tensor_rules_apply,
 )
 from ._gaps import gaps_beyond_reach
-from ._rules import hermite_rule, line_integral
+from ._one_dimensional import data_side_floor
+from ._rules import hermite_rule
 
 __all__ = ["meanflow", "meanflow_quadrature"]
 
@@ -144,23 +146,29 @@ def _check(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray,
     return path, t_arr.astype(np.float64), r_arr.astype(np.float64)
 
 
-def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float, max_solves: int):
-    # ∇X_{t→t} = I: the flow-matching floor. Also for t − r ≤ 1e-13, where ∇X = I + O(t − r)
-    # is below every tolerance and the Jacobian solves would fail on a step below rounding
-    # (SolverFailure at t − r = 1e-15, found in review).
-    if t - r <= 1e-13:
+def _one(
+    path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float, budget: int | None
+):
+    # ∇X_{t→t} = I: the flow-matching floor; also within 64 spacings of t, below what a
+    # solve can step (SolverFailure at t − r = 1e-15, t = ½). There ∇X = I − (t − r) ∇v + …
+    # moves the floor by ≤ 2 (t − r) ‖∇v‖ of it, added to the estimate with ‖∇v‖'s
+    # per-component part (:func:`_velocity_slope`). (A threshold t − r ≤ 1e-13 returned
+    # 20% off, "converged", at (t, r) = (1e-13, 0) for data of std 1e-6, the sqrt
+    # interpolant, where ‖∇v‖ ~ 1/t: found in review.)
+    if t - r <= 64 * np.spacing(t):
         (fm,) = flow_matching_quadrature(path, t, rtol=min(rtol, FM_RTOL[path.dim]))
-        return FloorQuadrature(
-            fm.t, fm.value, fm.error_estimate, fm.order, fm.nodes, fm.converged, r, fm.rule
-        )
+        shift = 2.0 * (t - r) * _velocity_slope(path, t) * abs(fm.value) if t > r else 0.0
+        error = fm.error_estimate + shift
+        converged = bool(error <= rtol * abs(fm.value))
+        return FloorQuadrature(t, fm.value, error, fm.order, fm.nodes, converged, r, fm.rule)
 
     factors = _reduction.product_factors(path.mixture) if path.dim > 1 else None
     if factors is not None:  # a product of 1-d mixtures: the sum of their floors
         paths = [MixturePath(factor, path.interpolant) for factor in factors]
-        parts = [_one(p, ReferenceFlow(p), t, r, rtol, max_solves) for p in paths]
+        parts = [_one(p, ReferenceFlow(p), t, r, rtol, budget) for p in paths]
         return _reduction.sum_of_floors(parts, rtol)
     if path.dim == 1:
-        rule = _one_d(path, flow, t, r, rtol)
+        rule = data_side_floor(path, flow, t, r, rtol)
         return FloorQuadrature(
             t,
             rule.value,
@@ -171,6 +179,7 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
             r,
             "gauss-legendre",
         )
+    max_solves = CUBATURE_NODES if budget is None else budget
     worst = [0.0]  # the largest relative error estimate of a node's value
 
     def terms(y: np.ndarray, sol) -> tuple[np.ndarray, ...]:
@@ -193,7 +202,7 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         score = np.linalg.norm(path.score(t, sol.x), axis=1)
         # |Δ log det A| through x, and the rounding of the two log densities
         det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
-        node = _node_error(sol, adj) + 2.0 * det_error
+        node = node_error(sol, adj) + 2.0 * det_error
         worst[0] = max(worst[0], float(np.max(node)))
         return 2.0 * (log_pt - log_pr), g
 
@@ -251,6 +260,8 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
         return log_f(y) + rules_path.log_prob(r, s) - path.log_prob(r, y)
 
     if rules_path.dim == 1:  # a line: the adaptive rule of d = 1
+        if budget is None:  # the default: room for the line rule's start (90 modes: 69,120)
+            max_solves = max(max_solves, 2 * _reduction.line_start(k))
         rule = _reduction.line_rule_floor(rules_path, r, embed, log_terms, rtol, max_solves)
         if rule is not None:
             error = rule.error_estimate + worst[0] * abs(rule.value)
@@ -299,45 +310,17 @@ def _one(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float
     return result
 
 
-def adjugate(a: np.ndarray) -> np.ndarray:
-    """``adj(A) = det(A) A⁻¹`` of matrices ``(n, d, d)`` from their cofactors (minors of
-    order ``d − 1``, no division): accurate where ``A`` is nearly singular along one
-    direction, as the Jacobian is where the flow squeezes a gap of ``p_r``."""
-    d = a.shape[1]
-    if d == 1:
-        return np.ones_like(a)
-    adj = np.empty_like(a)
-    keep = np.arange(d)
-    for i in range(d):
-        for j in range(d):
-            minor = a[:, keep != i][:, :, keep != j]
-            adj[:, j, i] = (-1) ** (i + j) * np.linalg.det(minor)
-    return adj
-
-
-def _node_error(sol, adj: np.ndarray) -> np.ndarray:
-    """Relative error estimate of ``tr(adj C adjᵀ)`` per node from the solve's estimate
-    ``|ΔA|``: a cofactor is a determinant of order ``d − 1`` in the entries of ``A``, moved
-    by ``≤ (d − 1) ‖A‖^{d−2} |ΔA|``; ``d`` of them per row, and the value quadratic."""
-    d = adj.shape[1]
-    size = np.linalg.norm(sol.jacobian, axis=(1, 2))
-    moved = d * (d - 1) * size ** (d - 2) * sol.jacobian_error_estimate
-    return 2.0 * moved / np.linalg.norm(adj, axis=(1, 2))
-
-
-def _one_d(path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float):
-    """d = 1 on the data side: with ``y = X_{t→r}(x)``, ``dy = ∇X dx`` and ``∇X = p_t(x) /
-    p_r(y)`` (mass conservation), the floor is ``∫ p_t(x(y))² C(x(y)) / p_r(y) dy`` with
-    ``x(y) = X_{r→t}(y)``, a contraction towards the noise (well conditioned where
-    ``X_{t→r}`` is not: in the gap between modes), and no Jacobian to solve."""
-
-    def log_f(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        points = y[:, None]
-        x = flow.map(points, r, t)
-        log_ratio = 2.0 * path.log_prob(t, x) - path.log_prob(r, points)
-        return log_ratio, path.velocity_target_variance(t, x)
-
-    return line_integral(path.marginal(r), log_f, rtol)
+def _velocity_slope(path: MixturePath, t: float) -> float:
+    """``max |g|`` over components and eigenvalues ``λ`` of their covariances, ``g = (α α̇ λ
+    + σ σ̇) / (α² λ + σ²)``: each component's velocity Jacobian's eigenvalues at ``t`` (the
+    responsibilities' gradients add ``Σ r_k (m_k − v)(s_k − s̄)ᵀ``, large only between
+    separated modes, where ``p_t`` is small)."""
+    at = path.interpolant.at(t)
+    lam = path.mixture.eigvals
+    num = float(at.alpha_dalpha) * lam + float(at.sigma_dsigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.abs(num) / (float(at.alpha) ** 2 * lam + float(at.sigma) ** 2)
+    return float(np.max(np.where(np.isnan(g), np.inf, g)))
 
 
 def meanflow_quadrature(
@@ -346,12 +329,14 @@ def meanflow_quadrature(
     r: object,
     *,
     rtol: float | None = None,
-    max_solves: int = CUBATURE_NODES,
+    max_solves: int | None = None,
 ) -> list[FloorQuadrature]:
     """The MeanFlow floor at each ``(t, r)`` (floats or 1-d arrays, broadcast; ``r ≤ t``)
     with its quadrature record (module docstring); ``rtol`` defaults to
     :data:`DEFAULT_RTOL` of the dimension, ``max_solves`` bounds the Jacobian solves of
-    each floor in ``d ≥ 2``, Gauss–Hermite and cubature together (a larger budget buys
+    each floor in ``d ≥ 2``, Gauss–Hermite and cubature together (default
+    :data:`CUBATURE_NODES`, or twice the line rule's starting partition where that is more:
+    768 solves per component; a larger budget buys
     accuracy where the default does not reach ``rtol``: about 0.3–2.5 ms a solve here,
     6 ms for ill-conditioned components (it bounds solves, not time);
     the cubature runs only where twice its starting partition fits in what is left). An
@@ -362,12 +347,13 @@ def meanflow_quadrature(
         rtol = DEFAULT_RTOL[path.dim]
     if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    if (
+    if max_solves is not None and (
         isinstance(max_solves, bool)
         or not isinstance(max_solves, int | np.integer)
         or max_solves < 1
     ):
         raise ValueError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
+    path = _reduction.centred(path)
     flow = ReferenceFlow(path)
     records = [
         _one(path, flow, float(ti), float(ri), float(rtol), max_solves)

@@ -28,13 +28,20 @@ in ``d = 3``, ``(t, r) = (0.8, 0.2)``: 16 nodes per axis 6.7e-4 off, 128 along t
 still 2.2e-5; the line rule 5.5e-15 in 1.4 s).
 
 **Products.** Where, in an orthonormal basis ``V`` that diagonalizes the shared ``Σ`` (the
-standard basis, or ``Σ``'s eigenbasis), the means form a full grid ``m = c + Σ_i a_{i, j_i}
+standard basis, ``Σ``'s eigenbasis, or the axes of the means' grid, :func:`_grid_axes`, for
+an isotropic ``Σ``), the means form a full grid ``m = c + Σ_i a_{i, j_i}
 v_i`` with weights ``Π_i u_{i, j_i}`` — a grid of modes such as the 5 × 5 "25 Gaussians" —
 the data is a product of 1-d mixtures, and so is ``x_t`` at every time (``x1`` is
 isotropic): each coordinate ``v_iᵀ x`` flows by its own 1-d velocity, ``∇X_{t→r}`` and
 ``Cov(v_c | x_t)`` are diagonal in ``V``, and the floor is the sum of the 1-d floors of the
 factors ``Σ_j u_{i, j} N(a_{i, j}, λ_i)`` (:func:`product_factors`), each by the rule of
 ``d = 1`` without a Jacobian solve.
+
+**Translation.** Moving the data by ``c`` moves ``x_τ`` by ``α_τ c``, ``X_{t→r}`` by
+``α_r c`` and ``v_c`` by ``α̇ c``: ``∇X_{t→r}`` and ``Cov(v_c | x_t)``, and so the floors,
+do not change. :func:`centred` puts the data's mean at 0 (two modes 1e5 from the origin:
+17 s a floor, 3e5: over 150 s — the Jacobian solves resolve ``∇v`` against rounding of
+size ``eps |x|`` — found in review).
 
 Mixtures within :data:`TOLERANCE` of these structures (relative, in the means' spread, the
 covariances and the invariance) are treated as on it: a tilt ``ε`` changes the floor by
@@ -52,6 +59,7 @@ from ._flow_matching import FloorQuadrature
 from ._rules import STEPS, RuleResult, line_integral
 
 __all__ = [
+    "centred",
     "line_rule_floor",
     "line_start",
     "product_factors",
@@ -84,6 +92,17 @@ def subspace_reduction(mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray
     if np.max(np.abs(mapped - basis @ (basis.T @ mapped))) > TOLERANCE * scale:
         return None
     return means[0] - basis @ (basis.T @ means[0]), basis
+
+
+def centred(path: MixturePath) -> MixturePath:
+    """``path`` with the data moved so that its mean is 0 (the same floors: module
+    docstring)."""
+    mixture = path.mixture
+    centre = mixture.weights @ mixture.means
+    if not np.any(centre):
+        return path
+    moved = GaussianMixture(mixture.weights, mixture.means - centre, mixture.covs)
+    return MixturePath(moved, path.interpolant)
 
 
 def reduced_path(path: MixturePath, basis: np.ndarray) -> MixturePath:
@@ -130,8 +149,8 @@ def line_rule_floor(
 
 
 def product_factors(mixture: GaussianMixture) -> list[GaussianMixture] | None:
-    """The 1-d factors of a mixture that is a product of 1-d mixtures in the standard basis
-    or its shared covariance's eigenbasis (module docstring), one per axis (a factor of one
+    """The 1-d factors of a mixture that is a product of 1-d mixtures in the standard basis,
+    its shared covariance's eigenbasis or its means' grid axes (module docstring), one per axis (a factor of one
     component where the means do not vary along it); ``None`` where it is not one (also
     for one component)."""
     means, covs = mixture.means, mixture.covs
@@ -141,7 +160,7 @@ def product_factors(mixture: GaussianMixture) -> list[GaussianMixture] | None:
     scale = float(np.max(np.abs(covs[0])))
     if not np.all(np.abs(covs - covs[0]) <= TOLERANCE * scale):
         return None
-    for basis in (np.eye(d), mixture.eigvecs[0]):
+    for basis in (np.eye(d), mixture.eigvecs[0], _grid_axes(means)):
         within = basis.T @ covs[0] @ basis
         if np.max(np.abs(within - np.diag(np.diag(within)))) > TOLERANCE * scale:
             continue
@@ -149,6 +168,28 @@ def product_factors(mixture: GaussianMixture) -> list[GaussianMixture] | None:
         if factors is not None:
             return factors
     return None
+
+
+def _grid_axes(means: np.ndarray) -> np.ndarray:
+    """An orthonormal basis ``(d, d)`` whose first columns are the axes of the grid that
+    ``means`` form, if they form one (a rotated grid of isotropic modes): in a full grid
+    the nearest two points differ along one axis only (a point differing along two is
+    farther than one differing along either), and the means projected across the axes
+    found form the grid of the others."""
+    d = means.shape[1]
+    size = float(np.max(np.abs(means - means[0]))) or 1.0
+    axes = np.zeros((d, 0))
+    for _ in range(d - 1):
+        points = means - (means @ axes) @ axes.T
+        diff = (points[:, None, :] - points[None, :, :]).reshape(-1, d)
+        norms = np.linalg.norm(diff, axis=1)
+        apart = norms > TOLERANCE * size * 100
+        if not np.any(apart):
+            break
+        nearest = diff[apart][np.argmin(norms[apart])]
+        axes = np.column_stack([axes, nearest / np.linalg.norm(nearest)])
+    basis, _ = np.linalg.qr(np.column_stack([axes, np.eye(d)]))
+    return basis[:, :d]
 
 
 def _grid_factors(
