@@ -37,8 +37,8 @@ _flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptiv
 :data:`CUBATURE_NODES`), from the finest starting partition whose double fits in it —
 ``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component (by default in ``d = 2``),
 else 4, 3 or 2 intervals per axis (``COARSER_EDGES``; random mixtures of 2–3 components
-in ``d = 3, 4``, default budget: 1.1e-3 → 1.4e-4, 4.7e-3 → 9e-4 off, 60–75 s, none
-converged). Where neither converges, the smaller estimate's value is returned, warned.
+in ``d = 3, 4``, default budget: 1.1e-3 → 1.4e-4, 4.7e-3 → 9e-4 off, 30–40 s, none
+converged; benchmarks/meanflow_general.py). Where neither converges, the smaller estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``
@@ -290,7 +290,9 @@ def _one(
     hermite, spent = None, 0
     if trusted or 2 * start > max_solves:
         # within max_solves: the rules' nodes per component, all rules together ≤ 4/3 q^d
-        per_component = min(HERMITE_NODES, (3 * max_solves) // (4 * k))
+        # (the largest rule ≤ 9/16 of the budget per component: three components in d = 2
+        # had spent 65,472 of 65,536 on 8 … 128 per axis, the cubature none; review)
+        per_component = min(HERMITE_NODES, (9 * max_solves) // (16 * k))
         rule = hermite_rule(rules_path, r, h_rules, rtol, FIRST_ORDER[m], per_component, MAX_ORDER)
         error = rule.error_estimate + worst[0] * abs(rule.value)
         hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite" + suffix)
@@ -341,7 +343,9 @@ def meanflow_quadrature(
     6 ms for ill-conditioned components (it bounds solves, not time);
     the cubature runs only where twice its starting partition fits in what is left). An
     :class:`~cmverify.reference.AccuracyWarning` where the error estimate stayed above
-    ``rtol`` within the budget."""
+    ``rtol`` within the budget. ``nodes`` counts integrand evaluations: where none is a
+    Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
+    does not apply."""
     path, t_arr, r_arr = _check(path, t, r)
     if rtol is None:
         rtol = DEFAULT_RTOL[path.dim]
