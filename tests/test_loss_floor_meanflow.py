@@ -341,3 +341,24 @@ def test_a_gap_whose_probe_fails_leaves_the_estimate_infinite(monkeypatch):
     assert rec.error_estimate == np.inf and not rec.converged
     # the modes never meet: one Gaussian's floor, d W² s² c_r / c_t² = 2 · 0.68 / 0.5²
     assert rec.value == pytest.approx(5.44, rel=1e-12)
+
+
+def test_gauss_hermite_leaves_the_cubature_its_share_of_the_budget():
+    """Three isotropic modes (a triangle, std 1e-8) in d = 2, trig, ``t − r`` 65 spacings of
+    ``t`` (the floor is the flow-matching floor to 1e-14): Gauss–Hermite's rules had spent
+    65,472 of the default 65,536 solves (8 … 128 per axis, three components) and the
+    cubature none — unconverged at an estimate of 7.9e-4 (found in review). Its largest
+    rule now takes ≤ 9/16 of the budget per component; the cubature runs on the rest."""
+    trig = cmv.interpolants.trig()
+    t, side = 0.5, 6 * float(trig.at(0.5).sigma)
+    means = np.array([[-side / 2, 0.0], [side / 2, 0.0], [0.0, side]])
+    mixture = cmv.GaussianMixture(
+        np.ones(3) / 3, means, np.broadcast_to(1e-16 * np.eye(2), (3, 2, 2))
+    )
+    path = cmv.MixturePath(mixture, trig)
+    (fm,) = loss_floors.flow_matching_quadrature(path, t, rtol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        (rec,) = loss_floors.meanflow_quadrature(path, t, t - 65 * np.spacing(t))
+    assert rec.rule == "genz-malik" and rec.nodes <= 65_536
+    assert abs(rec.value - fm.value) <= min(rec.error_estimate, 1e-6 * fm.value)
