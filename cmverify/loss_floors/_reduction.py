@@ -70,6 +70,8 @@ __all__ = [
 
 #: Relative departure from the structure (module docstring) still treated as on it.
 TOLERANCE = 1e-12
+#: Means compared with all others at a time in :func:`_grid_axes` (memory ``GRID_ROWS · K · d``).
+GRID_ROWS = 256
 
 
 def subspace_reduction(mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray] | None:
@@ -177,17 +179,21 @@ def _grid_axes(means: np.ndarray) -> np.ndarray:
     farther than one differing along either), and the means projected across the axes
     found form the grid of the others."""
     d = means.shape[1]
-    size = float(np.max(np.abs(means - means[0]))) or 1.0
+    apart = TOLERANCE * 100 * (float(np.max(np.abs(means - means[0]))) or 1.0)
     axes = np.zeros((d, 0))
     for _ in range(d - 1):
         points = means - (means @ axes) @ axes.T
-        diff = (points[:, None, :] - points[None, :, :]).reshape(-1, d)
-        norms = np.linalg.norm(diff, axis=1)
-        apart = norms > TOLERANCE * size * 100
-        if not np.any(apart):
+        nearest, best = None, np.inf
+        for i in range(0, len(points), GRID_ROWS):  # (rows, K, d) at a time: bounded memory
+            diff = points[i : i + GRID_ROWS, None, :] - points[None, :, :]
+            norms = np.linalg.norm(diff, axis=2)
+            norms[norms <= apart] = np.inf  # the same point
+            at = np.unravel_index(np.argmin(norms), norms.shape)
+            if norms[at] < best:
+                nearest, best = diff[at], norms[at]
+        if nearest is None:
             break
-        nearest = diff[apart][np.argmin(norms[apart])]
-        axes = np.column_stack([axes, nearest / np.linalg.norm(nearest)])
+        axes = np.column_stack([axes, nearest / best])
     basis, _ = np.linalg.qr(np.column_stack([axes, np.eye(d)]))
     return basis[:, :d]
 

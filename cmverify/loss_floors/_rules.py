@@ -101,7 +101,8 @@ def line_integral(
     ``(m,)``, ``b ≥ 0``: adaptive composite Gauss–Legendre from the partition that follows
     every component of the 1-d mixture ``partition`` on its own scale (module docstring),
     refined while the evaluations stay within ``max_evaluations`` (``None``: up to
-    :data:`MAX_PANELS` panels; the starting partition, 48 evaluations a panel, always).
+    :data:`MAX_PANELS` panels; the starting partition, 48 evaluations a panel, always; a
+    split panel's halves reuse its sums on them, 32 new evaluations each).
     The values are scaled by ``exp(−max a)`` over the first nodes, so that an integrand
     beyond float64 (the MeanFlow floor of well-separated modes) is integrated as well;
     ``ValueError`` when the integral itself is not representable."""
@@ -113,20 +114,26 @@ def line_integral(
     z3 = np.concatenate([z, 0.5 * (z - 1.0), 0.5 * (z + 1.0)])
     shift = [None]
 
-    def panels(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The 16-node values of the panels' two halves and their error estimates ``|G16 −
-        G16 on the halves|``."""
+    def panels(
+        lo: np.ndarray, hi: np.ndarray, whole: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The panels' values (the 16-node rule on their two halves), error estimates
+        ``|G16 − G16 on the halves|`` and the halves' 16-node sums ``(n, 2)``; ``whole``: the
+        panels' own 16-node sums where known (a split panel's halves: not evaluated again)."""
         half, mid = 0.5 * (hi - lo), 0.5 * (hi + lo)
-        a, b = log_f((mid[:, None] + half[:, None] * z3[None]).ravel())
+        nodes = z3 if whole is None else z3[16:]
+        a, b = log_f((mid[:, None] + half[:, None] * nodes[None]).ravel())
         if shift[0] is None:
             shift[0] = float(np.max(a))
         with np.errstate(over="ignore"):
-            values = (np.exp(a - shift[0]) * b).reshape(lo.size, 3, 16) @ w
-        halves = 0.5 * (values[:, 1] + values[:, 2])
-        return half * halves, np.abs(half * (values[:, 0] - halves))
+            sums = (np.exp(a - shift[0]) * b).reshape(lo.size, -1, 16) @ w
+        if whole is not None:
+            sums = np.column_stack([whole, sums])
+        halves = 0.5 * (sums[:, 1] + sums[:, 2])
+        return half * halves, np.abs(half * (sums[:, 0] - halves)), sums[:, 1:]
 
     lo, hi = edges[:-1], edges[1:]
-    value, error = panels(lo, hi)
+    value, error, parts = panels(lo, hi)
     evaluations = 48 * lo.size
     while True:
         total = float(np.sum(value))
@@ -139,17 +146,19 @@ def line_integral(
         order = np.argsort(error)[::-1]
         left = estimate - np.cumsum(error[order])
         split = order[: int(np.searchsorted(-left, -0.25 * rtol * abs(total))) + 1]
-        if max_evaluations is not None and evaluations + 96 * split.size > max_evaluations:
+        if max_evaluations is not None and evaluations + 64 * split.size > max_evaluations:
             break
         keep = np.ones(lo.size, dtype=bool)
         keep[split] = False
         mid = 0.5 * (lo[split] + hi[split])
         new_lo, new_hi = np.concatenate([lo[split], mid]), np.concatenate([mid, hi[split]])
-        new_value, new_error = panels(new_lo, new_hi)
-        evaluations += 48 * new_lo.size
+        known = np.concatenate([parts[split, 0], parts[split, 1]])  # the halves' own sums
+        new_value, new_error, new_parts = panels(new_lo, new_hi, known)
+        evaluations += 32 * new_lo.size
         lo, hi = np.concatenate([lo[keep], new_lo]), np.concatenate([hi[keep], new_hi])
         value = np.concatenate([value[keep], new_value])
         error = np.concatenate([error[keep], new_error])
+        parts = np.concatenate([parts[keep], new_parts])
     factor = math.exp(shift[0]) if shift[0] < 709.0 else math.inf
     if total > 0 and not math.isfinite(total * factor):
         log10 = (math.log(total) + shift[0]) / math.log(10.0)
