@@ -80,6 +80,25 @@ def test_mixture_quantile_inverts_the_cdf_in_both_tails():
         mixture_quantile(cmv.mixtures.eight_gaussians(), np.log([0.5]))
 
 
+def test_quantile_map_converges_where_the_log_cdf_is_flat():
+    """A Newton step onto the bracket's other end bisects: at these three x1 of 19 modes of
+    std 0.0095 (trig, 1 → 0), residuals of ±eps had alternated between two floats 7 ulps
+    apart until the iteration limit (RuntimeError). The map agrees with the
+    extended-precision flow to its rounding (δx ≈ eps / (d log F/dx) = 1.5e-15 there)."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):  # benchmarks/flow_worst_case.py's nineteen_narrow
+        k = int(rng.integers(2, 30))
+        std = float(10 ** rng.uniform(-2.5, -0.7))
+        means = np.sort(rng.uniform(-3, 3, k))
+        w = rng.uniform(0.05, 1, k)
+    mix = cmv.GaussianMixture(w / w.sum(), means[:, None], np.full((k, 1, 1), std**2))
+    path = cmv.MixturePath(mix, cmv.Interpolant.trig())
+    x1 = np.array([[-0.06767101824398904], [-0.26718111040735715], [-0.06882038432925235]])
+    got = quantile_flow_map(path, x1, 1.0, 0.0)
+    exact = extended_flow_map(path, x1, 1.0, 0.0, rtol=1e-16, max_step=1 / 128)
+    assert np.abs(got - exact).max() <= 2e-14
+
+
 def test_gaussian_closed_form_linear_case():
     """Linear interpolant: X_{1→0}(x1) = μ + Σ^{1/2} x1 (symmetric square root)."""
     mix = cmv.mixtures.random_mixture(3, 1, rng=4)

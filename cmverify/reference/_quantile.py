@@ -108,8 +108,12 @@ def _quantile(logw, mu, sd, log_p: object, upper: bool, start=None) -> np.ndarra
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             newton = x - r / slope  # not finite: bisection takes the step
         # Closed bracket: a Newton step below rounding lands on the end it just set; an open
-        # one sent those rows to the bracket's far midpoint (55 steps instead of 5).
+        # one sent those rows to the bracket's far midpoint (55 steps instead of 5). A step
+        # onto the *other* end (an earlier iterate) bisects instead: where d log F / dx is
+        # small (0.15), residuals of ±eps alternate between two floats 7 ulps apart, and
+        # Newton swapped them for ever (nineteen_narrow, trig, x1 = −0.0677).
         inside = np.isfinite(newton) & (newton >= lo) & (newton <= hi)
+        inside &= ~(((newton == lo) | (newton == hi)) & (newton != x))
         x_new = np.where(inside, newton, 0.5 * (lo + hi))
         x_new = np.where(r == 0, x, x_new)
         step = np.abs(x_new - x)
