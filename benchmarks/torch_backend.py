@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 from _results import emit
+from structured import random_mixtures
 
 import cmverify as cmv
 from cmverify.reference import ReferenceFlow
@@ -35,6 +36,11 @@ def cases() -> list[tuple[str, cmv.GaussianMixture, int]]:
         ("eight_gaussians (d = 2, K = 8)", cmv.mixtures.eight_gaussians(), 20_000),
         ("random (d = 8, K = 6)", cmv.mixtures.random_mixture(8, 6, rng=0), 1_000),
         ("digits (d = 64, K = 10, rank 12)", cmv.mixtures.digits(), 500),
+        (
+            "random PPCA (d = 3072, K = 10, rank 32)",
+            random_mixtures(3072, 10, 32)["low rank, D = s I (products)"],
+            20,
+        ),
     ]
 
 

@@ -16,7 +16,10 @@ closed forms as the numpy path and shares their sources instead of retyping them
 Everything is differentiable in ``t`` and ``x`` with autograd and ``torch.func`` (``jvp``,
 ``vjp``, ``jacrev``, ``vmap``): no in-place operation, no data-dependent branch. The
 direct route only: the numpy path's scaled route for points far from every mode is not
-reproduced. Rows whose Mahalanobis term exceeds :data:`MAX_Q` (``2^20`` in float64, ``2^11``
+reproduced. The solver's door :meth:`TorchMixturePath.velocity_trusted` of isotropic and
+probabilistic-PCA mixtures takes the numpy path's product route instead
+(:mod:`cmverify.exact._torch_gram`, not differentiable), forming the eigenbasis only for
+the rows that route flags. Rows whose Mahalanobis term exceeds :data:`MAX_Q` (``2^20`` in float64, ``2^11``
 in float32) come back NaN instead of finite garbage; below it float32's error grows like
 ``2^-24`` times that term (3e-7 near the modes, 5e-6 at typical points at ``t = 0``). The
 checks of ``t`` and ``x`` values run outside ``torch.func`` transforms (under ``vmap`` a
@@ -30,6 +33,7 @@ import torch
 
 from ._evaluation import MAX_DIRECT_Q, Coefficients, Evaluation, Evaluator
 from ._jacobian import component_terms
+from ._torch_gram import TorchGramVelocity
 
 __all__ = ["TorchMixturePath"]
 
@@ -96,11 +100,17 @@ class _TorchEvaluator:
         )
         z = yk * co.inv_sqrt_c
         log_comp = co.const - 0.5 * (z * z).sum(dim=1)
-        log_p = torch.logsumexp(log_comp, dim=0)
+        # one exp per component: torch.logsumexp and then exp(log_comp − log_p) cost two
+        # (22% of a solve's time on eight_gaussians); the top detached — log p and the
+        # responsibilities do not depend on it, so their derivatives are unchanged
+        top = log_comp.amax(dim=0).detach()
+        weights = torch.exp(log_comp - top)
+        total = weights.sum(dim=0)
+        log_p = top + torch.log(total)
         return Evaluation(
             co=co,
             yk=yk,
-            resp=torch.exp(log_comp - log_p),
+            resp=weights / total,
             log_comp=log_comp,
             top=log_p,
             log_total=torch.zeros_like(log_p),
@@ -144,7 +154,19 @@ class TorchMixturePath:
         self._path = path
         self._dtype = dtype
         self._device = torch.device(device)
-        self._ev = _TorchEvaluator(path._evaluator, dtype, self._device)
+        torch.empty(0, dtype=dtype, device=self._device)  # an unavailable device fails here
+        self._dense: _TorchEvaluator | None = None
+        self._product: TorchGramVelocity | None = None
+        if path._product is not None and dtype == torch.float64:
+            self._product = TorchGramVelocity(path._product, path.interpolant, self._device)
+
+    @property
+    def _ev(self) -> _TorchEvaluator:
+        """The eigenbasis route (formed on first need: a low-rank mixture's dense
+        eigendecomposition is ``O(K d³)``, and the solver's product route rarely needs it)."""
+        if self._dense is None:
+            self._dense = _TorchEvaluator(self._path._evaluator, self._dtype, self._device)
+        return self._dense
 
     @property
     def path(self):
@@ -240,8 +262,17 @@ class TorchMixturePath:
     def velocity_trusted(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """:meth:`velocity` without the checks, for solvers whose tensors are valid by
         construction: ``t`` ``(n,)`` in ``[0, 1]``, ``x`` ``(n, d)`` finite, both of this
-        path's dtype and device (rows beyond :data:`MAX_Q` are NaN, as there)."""
-        return self._combined("velocity_terms", t, x)
+        path's dtype and device (rows beyond :data:`MAX_Q` are NaN, as there). Isotropic
+        and probabilistic-PCA mixtures in float64 take the numpy path's product route
+        (:mod:`cmverify.exact._torch_gram`; not differentiable), the eigenbasis route only
+        on the rows it flags."""
+        if self._product is None:
+            return self._combined("velocity_terms", t, x)
+        v, ok = self._product.velocity(t, x)
+        if not bool(ok.all()):
+            rest = torch.nonzero(~ok).flatten()
+            v[rest] = self._combined("velocity_terms", t if t.shape[0] == 1 else t[rest], x[rest])
+        return v
 
     def denoiser(self, t: object, x: object) -> torch.Tensor:
         """``D(t, x) = E[x0 | x_t = x]``, shape ``(n, d)``."""

@@ -10,8 +10,8 @@ of the numpy solver's module docstring; :func:`solve_batched_torch` takes and re
 numpy arrays (a :class:`~cmverify.reference._batched_rk.BatchedSolution`), so the
 certificate (:mod:`cmverify.reference._certified`) is shared unchanged.
 
-The torch velocity evaluates the direct route only (:class:`~cmverify.exact.
-TorchMixturePath`): a trajectory through points far from every mode (Mahalanobis term
+The torch velocity (:meth:`TorchMixturePath.velocity_trusted
+<cmverify.exact.TorchMixturePath.velocity_trusted>`) has no scaled route: a trajectory through points far from every mode (Mahalanobis term
 beyond ``2^20``), which the numpy path computes by its scaled route, fails here with a
 :class:`SolverFailure` naming it (a non-finite right-hand side).
 
@@ -51,6 +51,17 @@ TorchRightHandSide = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _rms(z: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(torch.mean(z * z, dim=1))
+
+
+def _finite_rows(y: torch.Tensor) -> torch.Tensor:
+    """``torch.all(torch.isfinite(y), dim=1)``: a row sum is finite unless an entry is not
+    or the sum overflows, and only those rows are checked entry by entry (torch's
+    row-wise ``all`` took 96 µs on a 500 × 64 block on CPU, the sum 15 µs)."""
+    ok = torch.isfinite(y.sum(dim=1))
+    if not bool(ok.all()):
+        bad = torch.nonzero(~ok).flatten()
+        ok[bad] = torch.isfinite(y[bad]).all(dim=1)
+    return ok
 
 
 def solve_batched_torch(
@@ -101,7 +112,7 @@ def solve_batched_torch(
 
     def evaluate(tt: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         """``fun`` on the rows whose state is finite, NaN on the others."""
-        ok = torch.all(torch.isfinite(yy), dim=1)
+        ok = _finite_rows(yy)
         calls[0] += 1
         rows[0] += int(yy.shape[0])
         if bool(ok.all()):
@@ -120,7 +131,7 @@ def solve_batched_torch(
         return BatchedSolution(y0.copy(), np.zeros(n, np.int64), np.zeros(n, np.int64), 0, 0)
     f = torch.empty_like(y)
     f[active] = evaluate(t[active], y[active])
-    bad = ~torch.all(torch.isfinite(f[active]), dim=1)
+    bad = ~_finite_rows(f[active])
     fail(active[bad], lambda i: f"right-hand side is not finite at the start (t = {float(t[i])!r})")
     active = active[~bad]
 
@@ -182,7 +193,7 @@ def solve_batched_torch(
         e5_2, e3_2 = torch.sum(e5 * e5, dim=1), torch.sum(e3 * e3, dim=1)
         err = torch.abs(h) * e5_2 / torch.sqrt((e5_2 + 0.01 * e3_2) * d)
         err = torch.where((e5_2 == 0) & (e3_2 == 0), torch.zeros_like(err), err)
-        finite = torch.all(torch.isfinite(y_new), dim=1) & torch.all(torch.isfinite(f_new), dim=1)
+        finite = _finite_rows(y_new) & _finite_rows(f_new)
         err = torch.where(finite & torch.isfinite(err), err, inf)
         saw_nonfinite[active[~finite]] = True
         factor = torch.where(
