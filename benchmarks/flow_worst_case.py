@@ -3,11 +3,14 @@
 Run:  python benchmarks/flow_worst_case.py [--n1 100000] [--nd 20000] [--jobs 2] [--write]
 
 For each configuration (mixture, interpolant, rtol), points ``x1 ~ p_1`` are mapped to
-``t = 0`` by ``ReferenceFlow(path, rtol)`` with its defaults. Truth:
+``t = 0`` by ``ReferenceFlow(path, rtol)`` with its defaults — or, for the forward ones,
+``x0 ~ p_0`` to ``t = 1`` (from the data side: where ``_step_control``'s finding was).
+Truth:
 
 - 1-d mixtures (``--n1`` points each): the quantile map ``F_0⁻¹(Φ(x1))`` (FLOW-QUANTILE),
   exact up to ``|∂x0/∂x1| · 1e-16`` (the flow's condition number times rounding);
-- d ≥ 2 (``--nd`` points each): tier 1, every trajectory, DOP853 at local 1e-14 with
+- d ≥ 2 (``--nd`` points each): tier 1, every trajectory, DOP853 at local 1e-14
+  (absolute 1e-20) with
   steps ≤ 1/256 (a quarter of the returned solve's step cap: its local errors are ~1e-5 of
   the returned solve's where the cap governs); tier 2, every refined trajectory and the
   300 worst against tier 1 by err/target and by err/estimate: the extended-precision flow
@@ -64,12 +67,26 @@ CONFIGS = [
     ("five_narrow", "trig", 1e-8),
     ("five_narrow", "linear", 1e-10),
     ("nineteen_narrow", "trig", 1e-10),
+    # forward, from the data side (0 → 1): the direction of _step_control's finding
+    ("five_narrow", "linear", 1e-6, "forward"),
+    ("five_narrow", "trig", 1e-8, "forward"),
+    ("five_narrow", "linear", 1e-10, "forward"),
+    ("nineteen_narrow", "trig", 1e-10, "forward"),
+    ("seed_bimodal", "linear", 1e-10, "forward"),
+    ("narrow_gaussian(1e-4)", "linear", 1e-10, "forward"),
+    ("narrow_gaussian(1e-6)", "trig", 1e-10, "forward"),
+    ("narrow_gaussian(1e-6)", "sqrt", 1e-10, "forward"),
+    ("eight_gaussians", "linear", 1e-10, "forward"),
+    ("random_mixture(3, 5, rng=2)", "trig", 1e-10, "forward"),
 ]
 
 
 def build(name: str) -> cmv.GaussianMixture:
     if name.startswith("random_mixture"):
         return eval("cmv.mixtures." + name)  # a literal from CONFIGS
+    if name.startswith("narrow_gaussian"):  # one Gaussian at 0 of the given std
+        std = float(name[len("narrow_gaussian(") : -1])
+        return cmv.GaussianMixture([1.0], [[0.0]], [[[std * std]]])
     if name == "five_narrow":  # five equal modes at −3 … 3, std 0.01
         return cmv.GaussianMixture(
             np.full(5, 0.2), np.linspace(-3, 3, 5)[:, None], np.full((5, 1, 1), 1e-4)
@@ -86,32 +103,36 @@ def build(name: str) -> cmv.GaussianMixture:
     return getattr(cmv.mixtures, name)()
 
 
-def backward(path, x, rtol, max_step):
+def tight(path, x, s, t, rtol, max_step):
+    """Tier 1: DOP853 at local ``rtol`` with steps ≤ ``max_step`` — an absolute tolerance
+    of 1e-20 (errors relative to the state: from narrow data the state starts tiny)."""
     n = len(x)
     return solve_batched(
-        path.velocity, x, np.ones(n), np.zeros(n), rtol=rtol, atol=rtol, max_step=max_step
+        path.velocity, x, np.full(n, s), np.full(n, t), rtol=rtol, atol=1e-20, max_step=max_step
     )
 
 
-def run(config: tuple[str, str, float], n1: int, nd: int, seed: int) -> dict:
-    name, interp_name, rtol = config
-    path = cmv.MixturePath(build(name), getattr(cmv.Interpolant, interp_name)())
+def run(config: tuple, n1: int, nd: int, seed: int) -> dict:
+    name, interp_name, rtol, *direction = config
+    forward = direction == ["forward"]
+    s_time, t_time = (0.0, 1.0) if forward else (1.0, 0.0)
+    path = cmv.MixturePath(build(name), cmv.interpolants.by_name(interp_name))
     n = n1 if path.dim == 1 else nd
-    x1 = path.sample(1.0, n, rng=seed)
+    x1 = path.sample(s_time, n, rng=seed)
     flow = cmv.ReferenceFlow(path, rtol=rtol)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AccuracyWarning)
-        sol = flow.solve(x1, 1.0, 0.0)
+        sol = flow.solve(x1, s_time, t_time)
     seconds = time.perf_counter() - start
-    first = flow._level(0, x1, np.ones(n), np.zeros(n))  # the solve before the check
+    first = flow._level(0, x1, np.full(n, s_time), np.full(n, t_time))  # before the check
     estimate = np.maximum(sol.error_estimate, 1e-300)
     tier2 = np.zeros(0, dtype=np.int64)
     if path.dim == 1:
         with np.errstate(all="ignore"):
-            truth = quantile_flow_map(path, x1, 1.0, 0.0)
+            truth = quantile_flow_map(path, x1, s_time, t_time)
     else:
-        truth = backward(path, x1, 1e-14, 1 / 256).y
+        truth = tight(path, x1, s_time, t_time, 1e-14, 1 / 256).y
         target = rtol + rtol * np.linalg.norm(truth, axis=1)
         err = np.linalg.norm(sol.x - truth, axis=1)
         suspects = [
@@ -120,14 +141,16 @@ def run(config: tuple[str, str, float], n1: int, nd: int, seed: int) -> dict:
             np.argsort(err / estimate)[-300:],
         ]
         tier2 = np.unique(np.concatenate(suspects))
-        truth[tier2] = extended_flow_map(path, x1[tier2], 1.0, 0.0, rtol=1e-16, max_step=1 / 128)
+        truth[tier2] = extended_flow_map(
+            path, x1[tier2], s_time, t_time, rtol=1e-16, max_step=1 / 128
+        )
     target = rtol + rtol * np.linalg.norm(truth, axis=1)
     err = np.linalg.norm(sol.x - truth, axis=1)
     err_first = np.linalg.norm(first.y - truth, axis=1)
     resolved = np.setdiff1d(np.arange(n), sol.unresolved)
     counted = resolved[err[resolved] > 1e-3 * target[resolved]]
     return {
-        "config": f"{name}, {interp_name}, rtol {rtol:g}",
+        "config": f"{name}, {interp_name}, rtol {rtol:g}" + (", 0 → 1" if forward else ""),
         "n": n,
         "tier2": int(tier2.size),
         "worst_ratio": float((err / target)[resolved].max()),
@@ -197,7 +220,8 @@ def main() -> None:
             f"{MARKER}\n\n"
             f"{datetime.date.today()}, {platform.machine()} ({os.cpu_count()} cores), "
             f"`python benchmarks/flow_worst_case.py --n1 {args.n1} --nd {args.nd}`: "
-            f"{total:,} trajectories `x1 ~ p_1` mapped to `t = 0` with "
+            f"{total:,} trajectories `x1 ~ p_1` mapped to `t = 0` (forward: `x0 ~ p_0` to "
+            "`t = 1`) with "
             "`ReferenceFlow(path, rtol)` defaults; truth and method in the script's docstring. "
             "err = `|X − X_true|` (Euclidean), target = `atol + rtol |X_true|` (atol = rtol), "
             "worst over the trajectories not reported unresolved. 'first level alone' is the "

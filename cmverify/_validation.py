@@ -101,3 +101,16 @@ def as_count(n: object, name: str = "n") -> int:
     if n < 0:
         raise ValueError(f"{name} must be non-negative, got {n}")
     return int(n)
+
+
+def velocity_field_problem(path: object) -> str | None:
+    """Why ``path`` is not a usable VelocityField (``dim`` a positive integer, ``velocity`` callable), or ``None``."""
+    missing = [name for name in ("dim", "velocity") if not hasattr(path, name)]
+    if missing:
+        return f"has no {' and no '.join(missing)}"
+    if not callable(path.velocity):
+        return "has a velocity that is not callable"
+    dim = path.dim
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        return f"has dim = {dim!r}, not a positive integer"
+    return None

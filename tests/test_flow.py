@@ -19,6 +19,7 @@ from cmverify.reference import (
     quantile_flow_map,
     solve_batched,
 )
+from cmverify.reference._certified import Certified, with_floor
 from cmverify.reference._extended import extended_flow_map
 from cmverify.symbolic import time_derivative
 
@@ -438,6 +439,58 @@ def test_a_trajectory_float64_cannot_resolve_is_reported_not_hidden():
     assert easy.unresolved.size == 0
 
 
+@pytest.mark.parametrize("name", ["linear", "trig", "sqrt", "quadratic", "cos_linear"])
+def test_forward_maps_from_narrow_data_meet_the_target(name):
+    """X_{r→t} from the data side of one Gaussian of std s, against the closed form: the
+    flow stretches the data's scale s to t's (×5·10⁵ at s = 1e-6), so an absolute
+    tolerance meant at t is too loose where the state is of size s, and steps across the
+    change of the covariance at t ≈ s fooled DOP853's estimate. Before
+    ``_step_control``: trajectories 1.6× (s = 1e-2, linear) to 209× (s = 1e-6) over their
+    target, not reported; now every one within it and none unresolved."""
+    interp = cmv.interpolants.by_name(name)
+    rng = np.random.default_rng(0)
+    for s in (1e-2, 1e-4, 1e-6):
+        mean, cov = np.zeros(1), np.full((1, 1), s * s)
+        path = cmv.MixturePath(cmv.GaussianMixture([1.0], mean[None], cov[None]), interp)
+        for r, t in ((0.0, 0.5), (1e-3, 1.0)):
+            x = path.sample(r, 200, rng=rng)
+            sol = ReferenceFlow(path).solve(x, r, t)
+            exact = gaussian_flow_map(mean, cov, interp, x, r, t)
+            assert sol.unresolved.size == 0
+            assert np.all(np.abs(sol.x - exact)[:, 0] <= sol.target), (s, r, t)
+
+
+def test_what_float64_cannot_resolve_from_narrow_data_is_in_the_estimate():
+    """Data of std 1e-6 at 1 (not 0), forward to ½: each step rounds the state by eps·1,
+    which the flow stretches by 5·10⁵, and both levels carry it, so their difference
+    missed it (7.3× the target, passed, after ~3,400 steps; found in review, 40 s a
+    solve: run there, not here). The rounding floor ``eps √N max(|x| / stretch, |X|)``
+    (stretch √(c_½ / c_0) = 5·10⁵) exceeds that error, and ``with_floor`` lists it."""
+    m, var = 1.0, 1e-12
+    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[m]], [[[var]]]))
+    flow = ReferenceFlow(path)
+    x = np.array([[m + 1e-6]])
+    exact = gaussian_flow_map([m], [[var]], path.interpolant, x, 0.0, 0.5)
+    floor = flow._control.rounding_floor(x, np.zeros(1), np.full(1, 0.5), exact, np.array([3400]))
+    target = flow.atol + flow.rtol * np.abs(exact[0, 0])
+    stretch = np.sqrt((0.25 * var + 0.25) / var)
+    assert floor[0] == pytest.approx(np.finfo(float).eps * np.sqrt(3400) * (m + 1e-6) * stretch)
+    assert floor[0] > 7.3 * target
+    passed = Certified(  # a solve whose two levels agreed to 0.1 of the target
+        y=exact,
+        n_accepted=np.array([3400]),
+        n_rejected=np.zeros(1, int),
+        n_calls=1,
+        n_row_evaluations=1,
+        error=np.array([[0.1 * target]]),
+        target=np.array([[target]]),
+        level=np.ones(1, int),
+        unresolved=np.zeros(0, int),
+        failed={},
+    )
+    assert with_floor(passed, floor).unresolved.tolist() == [0]
+
+
 def _five_narrow_modes() -> cmv.MixturePath:
     """Five equal modes at −3 … 3 with std 0.01: the review's counterexample to the first
     design of the check, where two solves with similar step caps were wrong together."""
@@ -447,15 +500,20 @@ def _five_narrow_modes() -> cmv.MixturePath:
     return cmv.MixturePath(mix)
 
 
+@pytest.mark.parametrize("control", [True, False], ids=["step-control", "certificate-alone"])
 @pytest.mark.parametrize("certify", [False, True])
-def test_narrow_modes_at_a_loose_tolerance_meet_the_target(certify):
-    """At rtol = 1e-6 the first level alone (local 1e-8, steps ≤ 1/32) leaves some of these
-    trajectories 1.3× over target, and a looser solve with steps ≤ 1/16 agreed with it; the
-    returned solve (100× tighter, half the step) meets every target and the estimate
-    over-estimates every error that matters (truth: the quantile map)."""
+def test_narrow_modes_at_a_loose_tolerance_meet_the_target(certify, control):
+    """At rtol = 1e-6, without the covariance step control (``_step_control``), the first
+    level alone (local 1e-8, steps ≤ 1/32) leaves some of these trajectories 1.3× over
+    target, and a looser solve with steps ≤ 1/16 agreed with it; the returned solve (100×
+    tighter, half the step) meets every target and the estimate over-estimates every error
+    that matters (truth: the quantile map). With the control the first level is within
+    1.4e-10 of the truth already; the same contract holds."""
     path = _five_narrow_modes()
     x1 = path.sample(1.0, 1500, rng=5)
     flow = ReferenceFlow(path, rtol=1e-6)
+    if not control:
+        flow._control = None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sol = flow.solve(x1, 1.0, 0.0, certify=certify)
@@ -463,7 +521,8 @@ def test_narrow_modes_at_a_loose_tolerance_meet_the_target(certify):
         truth = quantile_flow_map(path, x1, 1.0, 0.0)
     err = np.abs(sol.x - truth)[:, 0]
     first = flow._level(0, x1, np.ones(len(x1)), np.zeros(len(x1))).y
-    assert np.any(np.abs(first - truth)[:, 0] > sol.target)  # the defect this test pins
+    if not control:
+        assert np.any(np.abs(first - truth)[:, 0] > sol.target)  # the defect this test pins
     assert np.all(err <= sol.target)
     assert np.all((err <= sol.error_estimate) | (err < 1e-3 * sol.target))
     if certify:

@@ -118,3 +118,25 @@ def test_torch_solver_on_digits_takes_the_product_route_and_agrees():
     assert flow._torch.torch_path._product is not None
     a, b = ReferenceFlow(path).solve(x1, 1.0, 0.0), flow.solve(x1, 1.0, 0.0)
     assert np.all(np.linalg.norm(a.x - b.x, axis=1) <= 2 * a.target)
+
+
+def test_torch_solver_hands_flagged_rows_to_the_numpy_path():
+    """Probabilistic PCA with diagonals 1e-8 … 0.5 near the data at t = 1e-6: the product
+    route flags most rows, and the torch eigenbasis (a dense eigendecomposition that puts
+    the eigenvalue 1e-8 at 9.99999916e-9) had made them 8.9e-4 off and a flow 151× its
+    target, passed (review). The solver's door computes them by the numpy path (Woodbury)."""
+    rng = np.random.default_rng(5)
+    k, d, n = 3, 8, 24
+    w = rng.random(k)
+    factors = rng.standard_normal((k, d, 2)) * np.array([1.0, 0.1, 3.0])[:, None, None]
+    diagonal = np.array([1e-8, 1e-4, 0.5])[:, None] * np.ones((k, d))
+    mix = GaussianMixture.low_rank(w / w.sum(), rng.standard_normal((k, d)) * 3, factors, diagonal)
+    path = MixturePath(mix, Interpolant.trig())
+    co = path.interpolant.at_trusted(np.array([1e-6]))
+    x = float(co.alpha[0]) * mix.sample(n, rng) + float(co.sigma[0]) * rng.standard_normal((n, d))
+    t = np.full(n, 1e-6)
+    tp = path.to_torch()
+    _, ok = tp._product.velocity(torch.tensor(t), torch.tensor(x))
+    assert not ok.all()
+    got = tp.velocity_host_checked(torch.tensor(t), torch.tensor(x)).numpy()
+    np.testing.assert_allclose(got, path.velocity(t, x), rtol=1e-12, atol=0)

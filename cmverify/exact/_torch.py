@@ -274,6 +274,27 @@ class TorchMixturePath:
             v[rest] = self._combined("velocity_terms", t if t.shape[0] == 1 else t[rest], x[rest])
         return v
 
+    def velocity_host_checked(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`velocity_trusted` (float64) for the torch solver, with the rows that the
+        torch routes cannot bound computed by the numpy path on the host: those the
+        product route flags (a low-rank mixture's eigenbasis, from a dense
+        eigendecomposition, loses the small eigenvalues — 9.99999916e-9 for 1e-8 — and
+        flagged rows near such data had been 8.9e-4 off, found in review; numpy takes its
+        Woodbury route there) and those beyond :data:`MAX_Q` (numpy's scaled route)."""
+        if self._product is None:
+            v = self._combined("velocity_terms", t, x)
+            ok = torch.isfinite(v.sum(dim=1))
+        else:
+            v, ok = self._product.velocity(t, x)
+        if not bool(ok.all()):
+            rest = torch.nonzero(~ok).flatten()
+            t_rest = (t if t.shape[0] == 1 else t[rest]).cpu().numpy()
+            v_rest = self._path.velocity_trusted(
+                np.broadcast_to(t_rest, (rest.numel(),)).copy(), x[rest].cpu().numpy()
+            )
+            v[rest] = torch.as_tensor(v_rest, dtype=v.dtype, device=v.device)
+        return v
+
     def denoiser(self, t: object, x: object) -> torch.Tensor:
         """``D(t, x) = E[x0 | x_t = x]``, shape ``(n, d)``."""
         return self._quantity("denoiser_terms", t, x)

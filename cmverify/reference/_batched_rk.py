@@ -178,6 +178,8 @@ def solve_batched(
     first_step_factor: float | np.ndarray = 1.0,
     with_rows: bool = False,
     scale_blocks: tuple[slice, ...] = (),
+    step_limit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    atol_scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -205,6 +207,11 @@ def solve_batched(
         with_rows: call ``fun(t, y, rows)`` with ``rows`` the indices (into ``y0``) of
             the trajectories evaluated, shape ``(m,)``: for right-hand sides with
             per-trajectory parameters.
+        step_limit: ``step_limit(t, h, rows) -> h'`` shortens the signed steps ``h`` from
+            the active rows' times ``t`` (``rows``: their indices; ``|h'| ≤ |h|``, shapes
+            ``(m,)``), before the step is taken (:mod:`cmverify.reference._step_control`).
+        atol_scale: ``atol_scale(t, rows) -> (m,)`` multiplies ``atol`` in the error norm of
+            a step, taken at the smaller of its values at the step's two ends.
         scale_blocks: blocks of columns measured as one quantity: within a block every
             component's error is scaled by ``atol + rtol · max_j |y_j|`` over the block
             (not by its own ``|y_j|``). For a Jacobian ``J`` in the state, whose contract
@@ -275,6 +282,10 @@ def solve_batched(
         overshoot = da * (t_new - t_end[active]) > 0
         t_new[overshoot] = t_end[active][overshoot]
         h = t_new - ta
+        if step_limit is not None:  # shortened steps end inside; the others where they were
+            limited = step_limit(ta, h, active)
+            t_new = np.where(limited != h, ta + limited, t_new)
+            h = t_new - ta
 
         ka = k[:, : active.size]
         ka[0] = f[active]
@@ -286,7 +297,12 @@ def solve_batched(
         ka[_N_STAGES] = f_new
 
         magnitude = _magnitude(np.maximum(np.abs(ya), np.abs(y_new)), scale_blocks)
-        scale = atol_rows[active] + magnitude * rtol_rows[active]
+        atol_now = atol_rows[active]
+        if atol_scale is not None:
+            atol_now = (
+                atol_now * np.minimum(atol_scale(ta, active), atol_scale(t_new, active))[:, None]
+            )
+        scale = atol_now + magnitude * rtol_rows[active]
         e5 = np.tensordot(_E5, ka, axes=(0, 0)) / scale
         e3 = np.tensordot(_E3, ka, axes=(0, 0)) / scale
         e5_2 = np.sum(e5 * e5, axis=1)

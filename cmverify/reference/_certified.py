@@ -11,13 +11,13 @@ norms), and a trajectory meets the target when every block does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._batched_rk import BatchedSolution, SolverFailure
 
-__all__ = ["Certified", "certified_solve", "row_norm"]
+__all__ = ["Certified", "certified_solve", "row_norm", "unresolved_message", "with_floor"]
 
 
 def row_norm(v: np.ndarray) -> np.ndarray:
@@ -138,3 +138,29 @@ def certified_solve(
         unresolved=unresolved,
         failed=failed,
     )
+
+
+def unresolved_message(done: Certified, n: int, rtol: float, atol: float) -> str:
+    """The :class:`~cmverify.reference.AccuracyWarning` text for the unresolved
+    trajectories of ``done`` (``n`` trajectories solved): how many, and the worst."""
+    worst = int(done.unresolved[np.argmax(done.ratio[done.unresolved])])
+    block = int(np.argmax(done.error[worst] / done.target[worst]))
+    why = f"; solver failures: {done.failed[worst]}" if worst in done.failed else ""
+    return (
+        f"{done.unresolved.size} of {n} trajectories could not be shown to meet the "
+        f"target atol + rtol|X| (rtol = {rtol:g}, atol = {atol:g}): worst "
+        f"#{worst}, estimated error {done.error[worst, block]:.2e} against "
+        f"{done.target[worst, block]:.2e} after {int(done.level[worst]) - 1} "
+        f"refinements{why}. Where refinement cannot help, the flow amplifies "
+        "perturbations along them beyond what float64 resolves "
+        "(FlowSolution.unresolved lists them)"
+    )
+
+
+def with_floor(done: Certified, floor: np.ndarray) -> Certified:
+    """``done`` with ``floor`` (shape ``(n,)``, an error no second solve sees) added to
+    its first block's estimate, and the trajectories it puts over target unresolved."""
+    error = done.error.copy()
+    error[:, 0] += floor
+    over = np.flatnonzero(~np.all(error <= done.target, axis=1))
+    return replace(done, error=error, unresolved=np.union1d(done.unresolved, over))

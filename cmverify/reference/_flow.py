@@ -15,11 +15,19 @@ import warnings
 import numpy as np
 
 from .._threads import limit_threads
-from .._validation import as_count, as_float_array, as_points, as_real, as_times
+from .._validation import (
+    as_count,
+    as_float_array,
+    as_points,
+    as_real,
+    as_times,
+    velocity_field_problem,
+)
 from ..exact import MixturePath, VelocityField
 from ._batched_rk import SolverFailure, solve_batched
-from ._certified import Certified, certified_solve
+from ._certified import Certified, certified_solve, unresolved_message, with_floor
 from ._solution import AccuracyWarning, FlowSolution, JacobianSolution
+from ._step_control import KAPPA, CovarianceControl
 from ._variational import FlowDerivatives
 
 __all__ = ["AccuracyWarning", "FlowSolution", "JacobianSolution", "ReferenceFlow", "SolverFailure"]
@@ -47,26 +55,11 @@ LEVELS = ((1e-2, 1.0), (1e-4, 0.5), (1e-6, 1 / 16), (1e-8, 1 / 128))
 #: first step also shifts every later step, so solves at the tolerance floor differ too.
 #: No solve runs below this local tolerance (float64 rounding).
 MIN_LOCAL_RTOL = 1e-14
-#: Kept for compatibility: the first level's local tolerance relative to rtol.
-LOCAL_FACTOR = LEVELS[0][0]
 #: Default cap on the step size. DOP853's embedded error estimate can be fooled by a
 #: long step: on random Gaussians at a local tolerance of 1e-10, uncapped steps (as in
 #: solve_ivp) left single trajectories 3e-7 off; capped at 1/32, 7e-11. The cap also
 #: saves most rejected steps on eight_gaussians (benchmarks/RESULTS.md).
 DEFAULT_MAX_STEP = 1.0 / 32
-
-
-def _field_problem(path: object) -> str | None:
-    """Why ``path`` is not a usable :class:`~cmverify.exact.VelocityField`, or ``None``."""
-    missing = [name for name in ("dim", "velocity") if not hasattr(path, name)]
-    if missing:
-        return f"has no {' and no '.join(missing)}"
-    if not callable(path.velocity):
-        return "has a velocity that is not callable"
-    dim = path.dim
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        return f"has dim = {dim!r}, not a positive integer"
-    return None
 
 
 class ReferenceFlow(FlowDerivatives):
@@ -88,8 +81,10 @@ class ReferenceFlow(FlowDerivatives):
         rtol: target accuracy of each trajectory, relative (≥ 1e-12). The guarantee below
             is measured at rtol ≥ 1e-10; below that, the float64 rounding of the velocity,
             amplified by the flow (about 1/std across narrow modes), can exceed the target
-            unseen (one Gaussian of std 3e-4, trig, mapped forward from t = 0: 2.9× the
-            target at rtol 1e-12).
+            unseen (at 1e-10 it already left estimates short of errors of 0.19 of the
+            target between 19 modes of std 0.0095). One Gaussian of std 3e-4, trig,
+            mapped forward from t = 0 at rtol 1e-12: 0.004 of the target (7.2× before
+            the step control of item 3, which an absolute tolerance had caused).
         atol: absolute target, default ``rtol``. Each returned trajectory satisfies
             ``|X − X_exact| ≤ atol + rtol |X|`` (Euclidean norms), or is reported (see
             below).
@@ -99,8 +94,10 @@ class ReferenceFlow(FlowDerivatives):
         threads: BLAS threads during a solve (default 1: the velocity's BLAS calls are
             small; ``None`` leaves the setting alone).
         backend: ``"numpy"`` (default) or ``"torch"``: the same solver and certificate on
-            float64 tensors on ``device`` (a MixturePath's own velocity, direct route only;
-            ``solve``, ``map``, ``consistency``; :mod:`cmverify.reference._torch_rk`).
+            float64 tensors on ``device`` (a MixturePath's own velocity: the eigenbasis
+            route without the scaled one, or the product route of isotropic and
+            probabilistic-PCA mixtures; ``solve``, ``map``, ``consistency``;
+            :mod:`cmverify.reference._torch_rk`).
 
     How the target is met, per trajectory (``LEVELS``):
 
@@ -110,7 +107,12 @@ class ReferenceFlow(FlowDerivatives):
        ``max_step / 2``; the second is returned, ``error_estimate = |X_1 − X_0|``;
     2. trajectories with ``error_estimate > atol + rtol |X|`` are solved again, 100 times
        tighter with an eighth of the step cap, the previous solve serving as the check —
-       at most twice.
+       at most twice;
+    3. for a MixturePath, in every solve, steps short enough that no marginal covariance
+       grows by more than ``e^{1/4}`` (times the level's cap factor) over one, and
+       ``atol`` at each time scaled by how much the covariances stretch an error from
+       there to the end (:mod:`cmverify.reference._step_control`: forward maps from narrow
+       data, ``X_{0→t}``, had been up to 209 times their target off, passed).
 
     Why a local tolerance is not enough: a local error ``e`` committed at time ``τ``
     reaches the end multiplied by ``∇X_{τ→t}``, and trajectories that pass near a
@@ -121,7 +123,7 @@ class ReferenceFlow(FlowDerivatives):
     refinements is listed in ``FlowSolution.unresolved`` with an :class:`AccuracyWarning`
     (float64 cannot resolve seed_bimodal's jump between modes, for instance). The measured
     worst case is in benchmarks/RESULTS.md ("Reference flow: worst case over 10⁶
-    trajectories": no trajectory over target, worst 0.95 of it); the solves cost 2.6–3.4
+    trajectories": no trajectory over target, worst 0.93 of it); the solves cost 2.6–3.4
     times the velocity evaluations of the first one alone.
     """
 
@@ -137,7 +139,7 @@ class ReferenceFlow(FlowDerivatives):
         backend: str = "numpy",
         device: object = None,
     ) -> None:
-        problem = _field_problem(path)
+        problem = velocity_field_problem(path)
         if problem is not None:
             raise TypeError(
                 "path must be a MixturePath or a VelocityField (dim and velocity(t, x)), "
@@ -160,6 +162,7 @@ class ReferenceFlow(FlowDerivatives):
         # MixturePath's own velocity (not overridden, not replaced on the instance)?
         trusted = getattr(path.velocity, "__func__", None) is MixturePath.velocity
         self._field = path.velocity_trusted if trusted else self._checked_velocity
+        self._control = CovarianceControl(path) if trusted else None
         self.rtol, self.atol, self.max_steps = rtol, atol, int(max_steps)
         limit_threads(threads)  # validates threads
         self.threads, self.backend, self._torch = threads, backend, None
@@ -219,6 +222,9 @@ class ReferenceFlow(FlowDerivatives):
             "max_step": cap,
             "first_step_factor": first_step_factor,
         }
+        if self._control is not None and fun is None:  # _step_control's two rules
+            kappa = KAPPA * np.broadcast_to(first_step_factor, (n,))  # the level's cap factor
+            options |= self._control.hooks(kappa, times[1])
         if self._torch is not None:
             if fun is not None:
                 raise NotImplementedError("backend='torch' solves X_{s→t}; use 'numpy' here")
@@ -297,12 +303,14 @@ class ReferenceFlow(FlowDerivatives):
     def _solve(
         self, x: np.ndarray, s: np.ndarray, t: np.ndarray, certify: bool, stacklevel: int
     ) -> FlowSolution:
+        floor = None if self._control is None else self._control.rounding_floor
         done = self._certified(
             lambda k, rows: self._level(k, x[rows], s[rows], t[rows]),
             len(x),
             (slice(None),),
             certify,
             stacklevel + 1,
+            floor=floor and (lambda done: floor(x, s, t, done.y, done.n_accepted)),
         )
         return FlowSolution(x=done.y, **self._solution_fields(done))
 
@@ -321,8 +329,11 @@ class ReferenceFlow(FlowDerivatives):
             "certificate": self._certificate(done),
         }
 
-    def _certified(self, run, n: int, blocks, certify: bool, stacklevel: int) -> Certified:
-        """:func:`certified_solve` with this flow's tolerances and levels; warns with an
+    def _certified(
+        self, run, n: int, blocks, certify: bool, stacklevel: int, floor=None
+    ) -> Certified:
+        """:func:`certified_solve` with this flow's tolerances and levels, ``floor(done)``
+        added to the estimates (:func:`with_floor`); warns with an
         :class:`AccuracyWarning` (at ``stacklevel``) for unresolved trajectories."""
         done = certified_solve(
             run,
@@ -333,22 +344,11 @@ class ReferenceFlow(FlowDerivatives):
             n_levels=len(LEVELS),
             certify=certify,
         )
+        if floor is not None:
+            done = with_floor(done, floor(done))
         if done.unresolved.size:
-            ratio = done.ratio
-            worst = int(done.unresolved[np.argmax(ratio[done.unresolved])])
-            block = int(np.argmax(done.error[worst] / done.target[worst]))
-            why = f"; solver failures: {done.failed[worst]}" if worst in done.failed else ""
-            warnings.warn(
-                f"{done.unresolved.size} of {n} trajectories could not be shown to meet the "
-                f"target atol + rtol|X| (rtol = {self.rtol:g}, atol = {self.atol:g}): worst "
-                f"#{worst}, estimated error {done.error[worst, block]:.2e} against "
-                f"{done.target[worst, block]:.2e} after {int(done.level[worst]) - 1} "
-                f"refinements{why}. Where refinement cannot help, the flow amplifies "
-                "perturbations along them beyond what float64 resolves "
-                "(FlowSolution.unresolved lists them)",
-                AccuracyWarning,
-                stacklevel=stacklevel,
-            )
+            message = unresolved_message(done, n, self.rtol, self.atol)
+            warnings.warn(message, AccuracyWarning, stacklevel=stacklevel)
         return done
 
     def _certificate(self, done: Certified) -> str:

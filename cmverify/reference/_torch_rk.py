@@ -10,10 +10,10 @@ of the numpy solver's module docstring; :func:`solve_batched_torch` takes and re
 numpy arrays (a :class:`~cmverify.reference._batched_rk.BatchedSolution`), so the
 certificate (:mod:`cmverify.reference._certified`) is shared unchanged.
 
-The torch velocity (:meth:`TorchMixturePath.velocity_trusted
-<cmverify.exact.TorchMixturePath.velocity_trusted>`) has no scaled route: a trajectory through points far from every mode (Mahalanobis term
-beyond ``2^20``), which the numpy path computes by its scaled route, fails here with a
-:class:`SolverFailure` naming it (a non-finite right-hand side).
+The torch velocity (:meth:`TorchMixturePath.velocity_host_checked
+<cmverify.exact.TorchMixturePath.velocity_host_checked>`) hands the rows its routes
+cannot bound (far from every mode; flagged by the product route) to the numpy path on
+the host, so the backends solve the same field.
 
 Host–device traffic per step: the accept/reject and termination decisions are taken on
 the device; the loop reads back one boolean (any trajectory left) and, only where a
@@ -76,6 +76,8 @@ def solve_batched_torch(
     max_step: float | np.ndarray = np.inf,
     first_step_factor: float | np.ndarray = 1.0,
     device: torch.device | str = "cpu",
+    step_limit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    atol_scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``, on
     ``device``; arguments and result as :func:`~cmverify.reference._batched_rk.
@@ -175,6 +177,13 @@ def solve_batched_torch(
         t_new = ta + h
         t_new = torch.where(da * (t_new - t_end[active]) > 0, t_end[active], t_new)
         h = t_new - ta
+        if step_limit is not None:  # numpy hooks (one host round trip a step)
+            rows_np = active.cpu().numpy()
+            h_np = h.cpu().numpy()
+            limited = step_limit(ta.cpu().numpy(), h_np, rows_np)
+            shortened = torch.as_tensor(limited != h_np, device=dev)
+            t_new = torch.where(shortened, ta + torch.as_tensor(limited, device=dev), t_new)
+            h = t_new - ta
 
         k = torch.empty((_N_STAGES + 1, active.numel(), d), dtype=f64, device=dev)
         k[0] = f[active]
@@ -185,9 +194,11 @@ def solve_batched_torch(
         f_new = evaluate(t_new, y_new)
         k[_N_STAGES] = f_new
 
-        scale = (
-            atol_rows[active] + torch.maximum(torch.abs(ya), torch.abs(y_new)) * rtol_rows[active]
-        )
+        atol_now = atol_rows[active]
+        if atol_scale is not None:
+            ends = [atol_scale(tt.cpu().numpy(), active.cpu().numpy()) for tt in (ta, t_new)]
+            atol_now = atol_now * torch.as_tensor(np.minimum(*ends), device=dev)[:, None]
+        scale = atol_now + torch.maximum(torch.abs(ya), torch.abs(y_new)) * rtol_rows[active]
         e5 = torch.tensordot(e5_tab, k, dims=([0], [0])) / scale
         e3 = torch.tensordot(e3_tab, k, dims=([0], [0])) / scale
         e5_2, e3_2 = torch.sum(e5 * e5, dim=1), torch.sum(e3 * e3, dim=1)
@@ -251,7 +262,7 @@ class TorchBackend:
         try:
             with torch.no_grad():
                 return solve_batched_torch(
-                    self.torch_path.velocity_trusted, x, s, t, device=self.device, **options
+                    self.torch_path.velocity_host_checked, x, s, t, device=self.device, **options
                 )
         finally:
             torch.set_num_threads(before)
