@@ -94,9 +94,9 @@ class ReferenceFlow(FlowDerivatives):
         threads: BLAS threads during a solve (default 1: the velocity's BLAS calls are
             small; ``None`` leaves the setting alone).
         backend: ``"numpy"`` (default) or ``"torch"``: the same solver and certificate on
-            float64 tensors on ``device`` (a MixturePath's own velocity: the eigenbasis
-            route without the scaled one, or the product route of isotropic and
-            probabilistic-PCA mixtures; ``solve``, ``map``, ``consistency``;
+            float64 tensors on ``device`` (a MixturePath's own velocity, by the eigenbasis
+            or product route; rows these cannot bound by the numpy path on the host;
+            ``solve``, ``map``, ``consistency``;
             :mod:`cmverify.reference._torch_rk`).
 
     How the target is met, per trajectory (``LEVELS``):
