@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _product_cases import close_isotropic_pair, far_along_a_factor
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -247,31 +248,13 @@ def test_isotropic_components_take_the_product_route_from_d_8():
 
 
 def test_product_route_keeps_the_contract_where_its_expansion_cancels():
-    # Review findings: (a) two isotropic components 0.009 apart with variance 1e-6 at
-    # t = 1e-3, points between them (q ≈ 10): expanding |x − α μ_k|² blurred the exponents
-    # by ~1e-10 (5.4e-11 relative in the velocity) until rows were recomputed about their
-    # nearest mean; (b) probabilistic PCA with c∥/c⊥ ≈ 1e5 and points 3 sd out along the
-    # factor: |y⊥|² = |y|² − p²/γ cancels even about the mean (4.1e-12) — such rows take
-    # the Woodbury route.
-    d, t = 8, 1e-3
-    base = np.ones(d) / np.sqrt(d)
-    mu = np.stack([base, base + 0.009 * np.eye(d)[1]])
-    x = (1 - t) * mu.mean(0) + 3e-4 * np.random.default_rng(0).normal(size=(20, d))
-    iso = GaussianMixture.isotropic([0.5, 0.5], mu, [1e-6, 1e-6])
-    assert MixturePath(iso)._product is not None
-    assert _relative(MixturePath(iso).velocity(t, x), _eigenbasis_path(iso).velocity(t, x)) <= 1e-13
-    d, s = 6, 1e-5
-    f, g = np.eye(d)[0], np.eye(d)[1]
-    mix = GaussianMixture.low_rank(
-        [0.5, 0.5],
-        np.stack([np.zeros(d), 0.01 * g]),
-        np.stack([f[:, None]] * 2),
-        np.full((2, d), s),
-    )
-    rng = np.random.default_rng(0)
-    x = (1 - t) * 0.005 * g + np.outer(rng.uniform(2.9, 3.3, 8), f)
-    x += rng.normal(size=(8, d)) * np.sqrt(s) * 0.3
-    assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-13
+    """Review findings (tests/_product_cases.py): rows recomputed about their nearest mean,
+    and rows whose split cancels even there taken by the Woodbury route."""
+    for case in (close_isotropic_pair, far_along_a_factor):
+        mix, t, x = case()
+        assert MixturePath(mix)._product is not None
+        got, exact = MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)
+        assert _relative(got, exact) <= 1e-13, case.__name__
 
 
 def test_product_route_checks_the_split_of_every_likely_component():

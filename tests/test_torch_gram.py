@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _product_cases import close_isotropic_pair, far_along_a_factor
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,24 +90,10 @@ def test_torch_product_route_centres_like_numpy(every_pair, monkeypatch):
         x = path.sample(t, 300, rng=0)
         _check(digits, Interpolant.linear(), np.full(300, t), x)
     assert sum(calls) > 0
-    d, t = 8, 1e-3
-    base = np.ones(d) / np.sqrt(d)
-    mu = np.stack([base, base + 0.009 * np.eye(d)[1]])
-    x = (1 - t) * mu.mean(0) + 3e-4 * np.random.default_rng(0).normal(size=(20, d))
-    iso = GaussianMixture.isotropic([0.5, 0.5], mu, [1e-6, 1e-6])
-    _check(iso, Interpolant.linear(), np.full(20, t), x)
-    d, s = 6, 1e-5
-    f, g = np.eye(d)[0], np.eye(d)[1]
-    ridge = GaussianMixture.low_rank(
-        [0.5, 0.5],
-        np.stack([np.zeros(d), 0.01 * g]),
-        np.stack([f[:, None]] * 2),
-        np.full((2, d), s),
-    )
-    rng = np.random.default_rng(0)
-    x = (1 - t) * 0.005 * g + np.outer(rng.uniform(2.9, 3.3, 8), f)
-    x += rng.normal(size=(8, d)) * np.sqrt(s) * 0.3
-    _check(ridge, Interpolant.linear(), np.full(8, t), x)
+    for case in (close_isotropic_pair, far_along_a_factor):  # tests/_product_cases.py
+        mix, t, x = case()
+        _check(mix, Interpolant.linear(), np.full(len(x), t), x)
+    ridge, t, x = far_along_a_factor()
     path = MixturePath(ridge)
     assert not path._product.velocity_checked(np.full(8, t), x)[1].all()  # redone rows
 

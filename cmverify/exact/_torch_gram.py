@@ -13,8 +13,9 @@ The same rounding guards: rows whose exponents could blur by more than
 :data:`~cmverify.exact._gram.CENTRE_RATIO` times the direct route's are recomputed about
 their most likely component's mean; rows that still cannot be bounded (far along a factor
 of a narrow component), rows far from every mode and non-finite rows come back flagged
-(``ok`` false) for the eigenbasis route. Not differentiable by design (data-dependent
-branches): the public torch quantities keep the eigenbasis route.
+(``ok`` false): the solver's door sends them to the numpy path on the host, the
+eigenbasis route of :meth:`velocity_trusted` computes them itself. Not differentiable by
+design (data-dependent branches): the public torch quantities keep the eigenbasis route.
 """
 
 from __future__ import annotations
@@ -22,15 +23,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._evaluation import MAX_DIRECT_Q
+from ._evaluation import MAX_DIRECT_Q, PRODUCT_RANGE
 from ._gram import _LOG_EPS, CENTRE_RATIO, GramVelocity
 
 __all__ = ["TorchGramVelocity"]
 
 _COEFFICIENTS = ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian")
-#: Σ_j log c∥_j as minus the log of a product while it stays inside this range (one log
-#: per component instead of r), as the numpy route does.
-_PRODUCT_RANGE = (1e-290, 1e290)
 #: The centred rows' differences ``Δ_jk·x'`` and ``Σ_k r_k g⊥_k Δ_jk`` by one product
 #: over every pair ``(j, k)`` up to this many multiply-adds (``K² d m``), else one product
 #: per group of rows with the same ``j`` (digits, K = 10, d = 64, 500 rows: 206 µs
@@ -97,8 +95,8 @@ class TorchGramVelocity:
         yy = xx - 2.0 * alpha * proj[k * r :]  # |x − α μ_k|², (K, n)
         pc = p * inv_par  # p / c∥, (K, r, n)
         q = inv_perp * (yy - a2 * (p * pc).sum(dim=1))
-        prod = inv_par.prod(dim=1)
-        if r == 0 or bool((prod.min() > _PRODUCT_RANGE[0]) & (prod.max() < _PRODUCT_RANGE[1])):
+        prod = inv_par.prod(dim=1)  # Σ_j log c∥_j as one log while in range, as numpy's
+        if r == 0 or bool((prod.min() > PRODUCT_RANGE[0]) & (prod.max() < PRODUCT_RANGE[1])):
             log_par = -torch.log(prod)
         else:
             log_par = -torch.log(inv_par).sum(dim=1)

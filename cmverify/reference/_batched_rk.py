@@ -50,6 +50,8 @@ _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
 #: A right-hand side ``f(t, y)`` with ``t`` of shape ``(m,)`` and ``y`` of shape ``(m, d)``.
 RightHandSide = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: ``step_control(t, h, rows) -> (h', atol factor)`` (:func:`solve_batched`).
+StepControl = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class SolverFailure(RuntimeError):
@@ -178,8 +180,7 @@ def solve_batched(
     first_step_factor: float | np.ndarray = 1.0,
     with_rows: bool = False,
     scale_blocks: tuple[slice, ...] = (),
-    step_limit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-    atol_scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    step_control: StepControl | None = None,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -207,11 +208,10 @@ def solve_batched(
         with_rows: call ``fun(t, y, rows)`` with ``rows`` the indices (into ``y0``) of
             the trajectories evaluated, shape ``(m,)``: for right-hand sides with
             per-trajectory parameters.
-        step_limit: ``step_limit(t, h, rows) -> h'`` shortens the signed steps ``h`` from
-            the active rows' times ``t`` (``rows``: their indices; ``|h'| ≤ |h|``, shapes
-            ``(m,)``), before the step is taken (:mod:`cmverify.reference._step_control`).
-        atol_scale: ``atol_scale(t, rows) -> (m,)`` multiplies ``atol`` in the error norm of
-            a step, taken at the smaller of its values at the step's two ends.
+        step_control: ``step_control(t, h, rows) -> (h', f)``: the signed steps ``h``
+            from the active rows' times ``t`` (``rows``: their indices) shortened
+            (``|h'| ≤ |h|``) before they are taken, and a factor ``f`` on ``atol`` in the
+            step's error norm; shapes ``(m,)`` (:mod:`cmverify.reference._step_control`).
         scale_blocks: blocks of columns measured as one quantity: within a block every
             component's error is scaled by ``atol + rtol · max_j |y_j|`` over the block
             (not by its own ``|y_j|``). For a Jacobian ``J`` in the state, whose contract
@@ -282,10 +282,12 @@ def solve_batched(
         overshoot = da * (t_new - t_end[active]) > 0
         t_new[overshoot] = t_end[active][overshoot]
         h = t_new - ta
-        if step_limit is not None:  # shortened steps end inside; the others where they were
-            limited = step_limit(ta, h, active)
+        atol_now = atol_rows[active]
+        if step_control is not None:  # shortened steps end inside; the others where they were
+            limited, factor = step_control(ta, h, active)
             t_new = np.where(limited != h, ta + limited, t_new)
             h = t_new - ta
+            atol_now = atol_now * factor[:, None]
 
         ka = k[:, : active.size]
         ka[0] = f[active]
@@ -297,11 +299,6 @@ def solve_batched(
         ka[_N_STAGES] = f_new
 
         magnitude = _magnitude(np.maximum(np.abs(ya), np.abs(y_new)), scale_blocks)
-        atol_now = atol_rows[active]
-        if atol_scale is not None:
-            atol_now = (
-                atol_now * np.minimum(atol_scale(ta, active), atol_scale(t_new, active))[:, None]
-            )
         scale = atol_now + magnitude * rtol_rows[active]
         e5 = np.tensordot(_E5, ka, axes=(0, 0)) / scale
         e3 = np.tensordot(_E3, ka, axes=(0, 0)) / scale

@@ -224,7 +224,7 @@ class ReferenceFlow(FlowDerivatives):
         }
         if self._control is not None and fun is None:  # _step_control's two rules
             kappa = KAPPA * np.broadcast_to(first_step_factor, (n,))  # the level's cap factor
-            options |= self._control.hooks(kappa, times[1])
+            options["step_control"] = self._control.hook(kappa, times[1])
         if self._torch is not None:
             if fun is not None:
                 raise NotImplementedError("backend='torch' solves X_{s→t}; use 'numpy' here")

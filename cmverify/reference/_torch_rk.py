@@ -41,6 +41,7 @@ from ._batched_rk import (
     _SAFETY,
     BatchedSolution,
     SolverFailure,
+    StepControl,
 )
 
 __all__ = ["solve_batched_torch"]
@@ -76,8 +77,7 @@ def solve_batched_torch(
     max_step: float | np.ndarray = np.inf,
     first_step_factor: float | np.ndarray = 1.0,
     device: torch.device | str = "cpu",
-    step_limit: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-    atol_scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    step_control: StepControl | None = None,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``, on
     ``device``; arguments and result as :func:`~cmverify.reference._batched_rk.
@@ -177,10 +177,10 @@ def solve_batched_torch(
         t_new = ta + h
         t_new = torch.where(da * (t_new - t_end[active]) > 0, t_end[active], t_new)
         h = t_new - ta
-        if step_limit is not None:  # numpy hooks (one host round trip a step)
-            rows_np = active.cpu().numpy()
+        factor = None
+        if step_control is not None:  # a numpy hook: one host round trip a step
             h_np = h.cpu().numpy()
-            limited = step_limit(ta.cpu().numpy(), h_np, rows_np)
+            limited, factor = step_control(ta.cpu().numpy(), h_np, active.cpu().numpy())
             shortened = torch.as_tensor(limited != h_np, device=dev)
             t_new = torch.where(shortened, ta + torch.as_tensor(limited, device=dev), t_new)
             h = t_new - ta
@@ -195,9 +195,8 @@ def solve_batched_torch(
         k[_N_STAGES] = f_new
 
         atol_now = atol_rows[active]
-        if atol_scale is not None:
-            ends = [atol_scale(tt.cpu().numpy(), active.cpu().numpy()) for tt in (ta, t_new)]
-            atol_now = atol_now * torch.as_tensor(np.minimum(*ends), device=dev)[:, None]
+        if factor is not None:
+            atol_now = atol_now * torch.as_tensor(factor, device=dev)[:, None]
         scale = atol_now + torch.maximum(torch.abs(ya), torch.abs(y_new)) * rtol_rows[active]
         e5 = torch.tensordot(e5_tab, k, dims=([0], [0])) / scale
         e3 = torch.tensordot(e3_tab, k, dims=([0], [0])) / scale
