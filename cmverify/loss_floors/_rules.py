@@ -98,7 +98,9 @@ def line_integral(
     max_evaluations: int | None = None,
 ) -> RuleResult:
     """``∫ exp(a(y)) b(y) dy`` over the line, ``(a, b) = log_f(y)`` for nodes ``y`` of shape
-    ``(m,)``, ``b ≥ 0``: adaptive composite Gauss–Legendre from the partition that follows
+    ``(m,)``, ``b ≥ 0`` (or ``(a, b, δ)``: each node's value known only to a relative error
+    ``δ ≥ 0``, and ``∫ exp(a) b δ`` by the same rule is added to the error estimate once the
+    rule has converged: refining cannot reduce it): adaptive composite Gauss–Legendre from the partition that follows
     every component of the 1-d mixture ``partition`` on its own scale (module docstring),
     refined while the evaluations stay within ``max_evaluations`` (``None``: up to
     :data:`MAX_PANELS` panels; the starting partition, 48 evaluations a panel, always; a
@@ -122,18 +124,22 @@ def line_integral(
         panels' own 16-node sums where known (a split panel's halves: not evaluated again)."""
         half, mid = 0.5 * (hi - lo), 0.5 * (hi + lo)
         nodes = z3 if whole is None else z3[16:]
-        a, b = log_f((mid[:, None] + half[:, None] * nodes[None]).ravel())
+        a, b, *rel = log_f((mid[:, None] + half[:, None] * nodes[None]).ravel())
         if shift[0] is None:
             shift[0] = float(np.max(a))
-        with np.errstate(over="ignore"):
-            sums = (np.exp(a - shift[0]) * b).reshape(lo.size, -1, 16) @ w
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = np.exp(a - shift[0]) * b
+            moved = np.where(f > 0, f * rel[0], 0.0) if rel else np.zeros_like(f)
+        sums = f.reshape(lo.size, -1, 16) @ w
+        # the nodes' own errors, by the rule on the halves (the nodes evaluated here)
+        node = half * 0.5 * np.sum(moved.reshape(lo.size, -1, 16)[:, -2:] @ w, axis=1)
         if whole is not None:
             sums = np.column_stack([whole, sums])
         halves = 0.5 * (sums[:, 1] + sums[:, 2])
-        return half * halves, np.abs(half * (sums[:, 0] - halves)), sums[:, 1:]
+        return half * halves, np.abs(half * (sums[:, 0] - halves)), sums[:, 1:], node
 
     lo, hi = edges[:-1], edges[1:]
-    value, error, parts = panels(lo, hi)
+    value, error, parts, node = panels(lo, hi)
     evaluations = 48 * lo.size
     while True:
         total = float(np.sum(value))
@@ -153,12 +159,14 @@ def line_integral(
         mid = 0.5 * (lo[split] + hi[split])
         new_lo, new_hi = np.concatenate([lo[split], mid]), np.concatenate([mid, hi[split]])
         known = np.concatenate([parts[split, 0], parts[split, 1]])  # the halves' own sums
-        new_value, new_error, new_parts = panels(new_lo, new_hi, known)
+        new_value, new_error, new_parts, new_node = panels(new_lo, new_hi, known)
         evaluations += 32 * new_lo.size
         lo, hi = np.concatenate([lo[keep], new_lo]), np.concatenate([hi[keep], new_hi])
         value = np.concatenate([value[keep], new_value])
         error = np.concatenate([error[keep], new_error])
         parts = np.concatenate([parts[keep], new_parts])
+        node = np.concatenate([node[keep], new_node])
+    estimate += float(np.sum(node))  # inf where a node's error is unknown
     factor = math.exp(shift[0]) if shift[0] < 709.0 else math.inf
     if total > 0 and not math.isfinite(total * factor):
         log10 = (math.log(total) + shift[0]) / math.log(10.0)

@@ -127,6 +127,8 @@ class ReferenceFlow(FlowDerivatives):
     times the velocity evaluations of the first one alone.
     """
 
+    MIN_RTOL = MIN_RTOL  #: the smallest ``rtol`` offered
+
     def __init__(
         self,
         path: VelocityField,
@@ -156,8 +158,7 @@ class ReferenceFlow(FlowDerivatives):
         max_step = as_real(max_step, "max_step")
         if not max_step > 0:
             raise ValueError(f"max_step must be > 0, got {max_step!r}")
-        self.max_step = max_step
-        self._path = path
+        self.max_step, self._path = max_step, path
         self._dim = int(path.dim)
         # MixturePath's own velocity (not overridden, not replaced on the instance)?
         trusted = getattr(path.velocity, "__func__", None) is MixturePath.velocity
