@@ -134,6 +134,49 @@ def test_flow_of_a_low_rank_mixture_matches_the_full_form():
         assert np.all(err <= 2 * (1e-10 + 1e-10 * np.linalg.norm(dense, axis=1)))
 
 
+def test_ppca_eigenpairs_come_from_the_factors():
+    """``Σ_k = F_k F_kᵀ + s_k I``: eigenvalues ``s_k`` exactly on the complement of the
+    factors and ``s_k + eig(F_kᵀ F_k)`` on them (the dense ``eigh`` had put ``s = 1e-8``
+    under ``‖F‖² ≈ 1e2`` at 9.99999916e-9, and the torch path's public velocity, built on
+    these eigenpairs, 5.5e-8 off; found in review); other diagonals keep the dense form."""
+    import torch
+
+    rng = np.random.default_rng(5)
+    k, d, r = 3, 8, 2
+    weights = rng.random(k)
+    means = rng.standard_normal((k, d)) * 3
+    factors = rng.standard_normal((k, d, r)) * np.array([1.0, 0.1, 3.0])[:, None, None]
+    s = np.array([1e-8, 1e-4, 0.5])
+    mix = GaussianMixture.low_rank(
+        weights / weights.sum(), means, factors, s[:, None] * np.ones((k, d))
+    )
+    gram = np.linalg.eigvalsh(np.swapaxes(factors, 1, 2) @ factors)  # (K, r), ascending
+    assert np.all(mix.eigvals[:, : d - r] == s[:, None])
+    np.testing.assert_allclose(mix.eigvals[:, d - r :], s[:, None] + gram, rtol=1e-14)
+    u = mix.eigvecs
+    np.testing.assert_allclose(
+        np.swapaxes(u, 1, 2) @ u, np.broadcast_to(np.eye(d), (k, d, d)), atol=1e-15
+    )
+    np.testing.assert_allclose(
+        u * mix.eigvals[:, None, :] @ np.swapaxes(u, 1, 2),
+        mix.covs,
+        rtol=0,
+        atol=1e-14 * np.abs(mix.covs).max(),
+    )
+    # the torch path's public (differentiable) velocity against numpy's product route
+    path = MixturePath(mix, Interpolant.trig())
+    t = np.full(24, 1e-6)
+    at = path.interpolant.at(1e-6)
+    x = float(at.alpha) * mix.sample(24, rng) + float(at.sigma) * rng.standard_normal((24, d))
+    want = path.velocity(t, x)
+    got = path.to_torch().velocity(torch.tensor(t), torch.tensor(x)).detach().numpy()
+    assert _relative(got, want) <= 1e-10
+    general = GaussianMixture.low_rank(
+        weights / weights.sum(), means, factors, rng.uniform(0.1, 1, (k, d))
+    )
+    np.testing.assert_allclose(general.eigvals, np.linalg.eigvalsh(general.covs), rtol=1e-13)
+
+
 def test_structured_sampling_moments():
     rng = np.random.default_rng(3)
     k, d, r, n = 3, 5, 2, 400_000

@@ -10,6 +10,7 @@ from ._covariance import (
     check_low_rank,
     check_weights_means,
     dense_covs,
+    low_rank_eigh,
     positive_floor,
     woodbury_inverse,
 )
@@ -207,16 +208,17 @@ class GaussianMixture:
     def _decompose(self) -> None:
         if self._structure in ("isotropic", "diagonal"):
             return
-        if self._eigvals is None:  # low rank: the dense eigen-decomposition, on request
-            eigvals, eigvecs = np.linalg.eigh(self.covs)
+        if self._eigvals is None:  # low rank: from its structure, on request
+            eigvals, eigvecs = low_rank_eigh(self._factors, self._diagonal)
             eigvals.flags.writeable = eigvecs.flags.writeable = False
             self._eigvals, self._eigvecs = eigvals, eigvecs
 
     @property
     def eigvals(self) -> np.ndarray:
         """Eigenvalues ``λ_k`` of each covariance, shape ``(K, d)``: ascending for full and
-        low-rank mixtures (low rank: computed densely on first request), the variances
-        in coordinate order for diagonal and isotropic ones."""
+        low-rank mixtures (low rank: on first request, from the factors' SVD where
+        ``D_k = s_k 1``, :func:`~cmverify.exact._covariance.low_rank_eigh`, else densely),
+        the variances in coordinate order for diagonal and isotropic ones."""
         self._decompose()
         return self._eigvals
 
@@ -224,8 +226,8 @@ class GaussianMixture:
     def eigvecs(self) -> np.ndarray:
         """Orthonormal eigenvectors ``U_k`` (columns), shape ``(K, d, d)``: for diagonal and
         isotropic mixtures a read-only broadcast identity, formed on each request (``d²``
-        numbers) and never on the hot path; computed densely on first request for low-rank
-        ones."""
+        numbers) and never on the hot path; computed on first request for low-rank ones
+        (as :attr:`eigvals`)."""
         self._decompose()
         if self._eigvecs is None:
             return np.broadcast_to(np.eye(self.dim), (self.n_components, self.dim, self.dim))
