@@ -37,6 +37,17 @@ def test_gaussian_data_floor_is_the_closed_form(dim):
         assert record.r == r
 
 
+def _one_gaussian(name: str, std: float, mean: float, t: float, r: float):
+    """d = 1, one Gaussian ``N(mean, std²)``: its path and floor, ``W_t² s² c_r / c_t²``
+    (closed form of :func:`test_gaussian_data_floor_is_the_closed_form`)."""
+    interpolant = cmv.interpolants.by_name(name)
+    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[mean]], [[[std**2]]]), interpolant)
+    at, ar = interpolant.at(t), interpolant.at(r)
+    c_t = float(at.alpha) ** 2 * std**2 + float(at.sigma) ** 2
+    c_r = float(ar.alpha) ** 2 * std**2 + float(ar.sigma) ** 2
+    return path, float(at.wronskian) ** 2 * std**2 * c_r / c_t**2
+
+
 @pytest.mark.parametrize(
     "name, std, t, r",
     [
@@ -51,12 +62,7 @@ def test_short_intervals_near_the_data_are_solved_not_assumed(name, std, t, r):
     :func:`test_gaussian_data_floor_is_the_closed_form`): where ``t − r`` is tiny but ``t``
     is tinier still, ``∇v ~ 1/t`` and ``∇X_{t→r}`` is far from ``I`` (found in review);
     only within a few spacings of ``t`` is the flow-matching floor taken."""
-    interpolant = cmv.interpolants.by_name(name)
-    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[0.0]], [[[std**2]]]), interpolant)
-    at, ar = interpolant.at(t), interpolant.at(r)
-    c_t = float(at.alpha) ** 2 * std**2 + float(at.sigma) ** 2
-    c_r = float(ar.alpha) ** 2 * std**2 + float(ar.sigma) ** 2
-    truth = float(at.wronskian) ** 2 * std**2 * c_r / c_t**2
+    path, truth = _one_gaussian(name, std, 0.0, t, r)
     (rec,) = loss_floors.meanflow_quadrature(path, t, r)
     assert rec.converged and rec.value == pytest.approx(truth, rel=1e-10)
 
@@ -71,11 +77,7 @@ def test_maps_that_float64_cannot_certify_are_in_the_estimate(std, t):
     its logs) and what the maps' certified errors move the integrand by (the maps at
     ``rtol_map = 1e-10``: 7.5e-12 of the floor). Std 1e-4 at t = 0.1: 1.5e-14 off (two of
     768 maps had missed their target by a little, 3e-11 off)."""
-    interpolant = cmv.Interpolant.linear()
-    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[0.3]], [[[std**2]]]), interpolant)
-    at = interpolant.at(t)
-    c_t = float(at.alpha) ** 2 * std**2 + float(at.sigma) ** 2
-    truth = float(at.wronskian) ** 2 * std**2 * std**2 / c_t**2
+    path, truth = _one_gaussian("linear", std, 0.3, t, 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AccuracyWarning)
         (rec,) = loss_floors.meanflow_quadrature(path, t, 0.0)
@@ -89,14 +91,8 @@ def test_the_maps_certified_errors_are_in_the_estimate(name):
     maps from the data, certified to their target, still move the integrand by
     ``2 |∇ log p_t| e``; left out of the estimate, the floors were 1.2e-12 and 9.3e-13
     off at estimates of 7.4e-13 and 7.5e-13 (4 of 128 one-Gaussian cases, before)."""
-    interpolant = cmv.interpolants.by_name(name)
-    std, t, r = 1e-6, 1e-3, 0.0
-    path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[0.3]], [[[std**2]]]), interpolant)
-    at, ar = interpolant.at(t), interpolant.at(r)
-    c_t = float(at.alpha) ** 2 * std**2 + float(at.sigma) ** 2
-    c_r = float(ar.alpha) ** 2 * std**2 + float(ar.sigma) ** 2
-    truth = float(at.wronskian) ** 2 * std**2 * c_r / c_t**2
-    (rec,) = loss_floors.meanflow_quadrature(path, t, r)
+    path, truth = _one_gaussian(name, 1e-6, 0.3, 1e-3, 0.0)
+    (rec,) = loss_floors.meanflow_quadrature(path, 1e-3, 0.0)
     assert rec.converged and abs(rec.value - truth) <= rec.error_estimate
 
 
