@@ -277,10 +277,10 @@ class TorchMixturePath:
     def velocity_host_checked(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """:meth:`velocity_trusted` (float64) for the torch solver, with the rows that the
         torch routes cannot bound computed by the numpy path on the host: those the
-        product route flags (a low-rank mixture's eigenbasis, from a dense
-        eigendecomposition, loses the small eigenvalues — 9.99999916e-9 for 1e-8 — and
-        flagged rows near such data had been 8.9e-4 off, found in review; numpy takes its
-        Woodbury route there) and those beyond :data:`MAX_Q` (numpy's scaled route)."""
+        product route flags (numpy takes its Woodbury route there; while a low-rank
+        mixture's eigenbasis came from a dense eigendecomposition, 9.99999916e-9 for an
+        eigenvalue 1e-8, flagged rows near such data had been 8.9e-4 off, found in review)
+        and those beyond :data:`MAX_Q` (numpy's scaled route)."""
         if self._product is None:
             v = self._combined("velocity_terms", t, x)
             ok = torch.isfinite(v.sum(dim=1))
