@@ -460,6 +460,24 @@ def test_forward_maps_from_narrow_data_meet_the_target(name):
             assert np.all(np.abs(sol.x - exact)[:, 0] <= sol.target), (s, r, t)
 
 
+@pytest.mark.parametrize("name", ["linear", "cos_linear"])
+def test_an_absolute_target_below_1e_14_is_met_on_small_states(name):
+    """X_{0→1e-6} of one Gaussian of std 1e-10 with ``atol = 1e-16`` (states of size
+    1e-10 … 1e-6): each level's absolute tolerance had been floored at 1e-14, the same
+    for both, whose difference then missed errors of 2.5e-10 relative — 2.3× (rtol
+    1e-10) to 190× (rtol 1e-12) the target, not reported (found in review). The floor is
+    now relative to the row's size (``solve_batched``'s ``atol_floor``)."""
+    interp = cmv.interpolants.by_name(name)
+    mean, cov = np.zeros(1), np.full((1, 1), 1e-20)
+    path = cmv.MixturePath(cmv.GaussianMixture([1.0], mean[None], cov[None]), interp)
+    x = np.linspace(-8e-10, 8e-10, 17)[:, None]
+    exact = gaussian_flow_map(mean, cov, interp, x, 0.0, 1e-6)
+    for rtol in (1e-10, 1e-12):
+        sol = ReferenceFlow(path, rtol=rtol, atol=1e-16).solve(x, 0.0, 1e-6)
+        err = np.abs(sol.x - exact)[:, 0]
+        assert np.all((err <= sol.target) | np.isin(np.arange(17), sol.unresolved)), rtol
+
+
 def test_what_float64_cannot_resolve_from_narrow_data_is_in_the_estimate():
     """Data of std 1e-6 at 1 (not 0), forward to ½: each step rounds the state by eps·1,
     which the flow stretches by 5·10⁵, and both levels carry it, so their difference

@@ -166,6 +166,13 @@ def _initial_step(
     return np.where(np.isfinite(h) & (h > 0), h, 1e-6 * length)
 
 
+def _floored(atol: np.ndarray, y: np.ndarray, floor: float) -> np.ndarray:
+    """``max(atol, floor · min(1, max_j |y_j|))`` per row (``atol`` ``(m, 1)``, ``y`` ``(m, d)``)."""
+    if not floor:
+        return atol
+    return np.maximum(atol, floor * np.minimum(1.0, np.max(np.abs(y), axis=1))[:, None])
+
+
 def solve_batched(
     fun: RightHandSide,
     y0: np.ndarray,
@@ -181,6 +188,7 @@ def solve_batched(
     with_rows: bool = False,
     scale_blocks: tuple[slice, ...] = (),
     step_control: StepControl | None = None,
+    atol_floor: float = 0.0,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``.
 
@@ -212,6 +220,13 @@ def solve_batched(
             from the active rows' times ``t`` (``rows``: their indices) shortened
             (``|h'| ≤ |h|``) before they are taken, and a factor ``f`` on ``atol`` in the
             step's error norm; shapes ``(m,)`` (:mod:`cmverify.reference._step_control`).
+        atol_floor: each step's ``atol`` is at least ``atol_floor · min(1, max_j |y_j|)``
+            over the row's state at the step's start, before ``step_control``'s factor
+            (which accounts for the stretch to the end): float64 rounds a component by about
+            eps times the row's size, not by an absolute amount (a constant floor 1e-14
+            had made both levels of the certificate solve states of size 1e-6 at the same
+            absolute tolerance, and their difference missed errors 2.3 to 190 times the
+            target, found in review).
         scale_blocks: blocks of columns measured as one quantity: within a block every
             component's error is scaled by ``atol + rtol · max_j |y_j|`` over the block
             (not by its own ``|y_j|``). For a Jacobian ``J`` in the state, whose contract
@@ -262,7 +277,7 @@ def solve_batched(
             direction[active],
             np.abs(t_end[active] - t[active]),
             rtol_rows[active],
-            atol_rows[active],
+            _floored(atol_rows[active], y[active], atol_floor),
             scale_blocks,
         )
 
@@ -282,7 +297,7 @@ def solve_batched(
         overshoot = da * (t_new - t_end[active]) > 0
         t_new[overshoot] = t_end[active][overshoot]
         h = t_new - ta
-        atol_now = atol_rows[active]
+        atol_now = _floored(atol_rows[active], ya, atol_floor)  # then the control's factor
         if step_control is not None:  # shortened steps end inside; the others where they were
             limited, factor = step_control(ta, h, active)
             t_new = np.where(limited != h, ta + limited, t_new)

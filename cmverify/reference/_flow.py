@@ -214,17 +214,17 @@ class ReferenceFlow(FlowDerivatives):
     ):
         """One batched DOP853 solve of ``fun`` (default: the path's velocity); a ``fun``
         with per-trajectory parameters takes ``(t, y, rows)``."""
-        n = x.shape[0]
-        times = np.broadcast_to(s, (n,)), np.broadcast_to(t, (n,))
+        times = np.broadcast_to(s, x.shape[:1]), np.broadcast_to(t, x.shape[:1])
         options = {
             "rtol": np.maximum(rtol, MIN_LOCAL_RTOL),
-            "atol": np.maximum(atol, MIN_LOCAL_RTOL),
+            "atol": atol,
+            "atol_floor": MIN_LOCAL_RTOL,  # relative to the row's size, at most 1
             "max_steps": max_steps,
             "max_step": cap,
             "first_step_factor": first_step_factor,
         }
         if self._control is not None and fun is None:  # _step_control's two rules
-            kappa = KAPPA * np.broadcast_to(first_step_factor, (n,))  # the level's cap factor
+            kappa = KAPPA * np.broadcast_to(first_step_factor, x.shape[:1])  # the level's cap
             options["step_control"] = self._control.hook(kappa, times[1])
         if self._torch is not None:
             if fun is not None:

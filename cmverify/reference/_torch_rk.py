@@ -65,6 +65,13 @@ def _finite_rows(y: torch.Tensor) -> torch.Tensor:
     return ok
 
 
+def _floored(atol: torch.Tensor, y: torch.Tensor, floor: float) -> torch.Tensor:
+    """``max(atol, floor · min(1, max_j |y_j|))`` per row, as the numpy solver's."""
+    if not floor:
+        return atol
+    return torch.maximum(atol, floor * torch.clamp(torch.abs(y).amax(dim=1), max=1.0)[:, None])
+
+
 def solve_batched_torch(
     fun: TorchRightHandSide,
     y0: np.ndarray,
@@ -78,6 +85,7 @@ def solve_batched_torch(
     first_step_factor: float | np.ndarray = 1.0,
     device: torch.device | str = "cpu",
     step_control: StepControl | None = None,
+    atol_floor: float = 0.0,
 ) -> BatchedSolution:
     """Integrate ``dy/dt = fun(t, y)`` from ``t0[i]`` to ``t1[i]`` for every row ``i``, on
     ``device``; arguments and result as :func:`~cmverify.reference._batched_rk.
@@ -142,7 +150,7 @@ def solve_batched_torch(
     if active.numel():
         ya, fa, da = y[active], f[active], direction[active]
         length = torch.abs(t_end[active] - t[active])
-        scale = atol_rows[active] + torch.abs(ya) * rtol_rows[active]
+        scale = _floored(atol_rows[active], ya, atol_floor) + torch.abs(ya) * rtol_rows[active]
         d0, d1 = _rms(ya / scale), _rms(fa / scale)
         h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), torch.full_like(d0, 1e-6), 0.01 * d0 / d1)
         h0 = torch.minimum(h0, length)
@@ -194,7 +202,7 @@ def solve_batched_torch(
         f_new = evaluate(t_new, y_new)
         k[_N_STAGES] = f_new
 
-        atol_now = atol_rows[active]
+        atol_now = _floored(atol_rows[active], ya, atol_floor)  # then the control's factor
         if factor is not None:
             atol_now = atol_now * torch.as_tensor(factor, device=dev)[:, None]
         scale = atol_now + torch.maximum(torch.abs(ya), torch.abs(y_new)) * rtol_rows[active]
