@@ -40,9 +40,13 @@ def run(n: int, shards: int, workers: int, out: str, mixture: str = "eight_gauss
 
 def load(out: str) -> dict[str, np.ndarray]:
     """All shards of ``out`` concatenated in row order (``rows``, ``x1``, ``x0``); a
-    ``ValueError`` if a shard of the manifest's run is missing."""
+    ``ValueError`` if a shard of the manifest's run is missing or a file belongs to
+    another run (each file's ``run`` entry is the manifest less its ``version``)."""
     manifest = json.loads((pathlib.Path(out) / "manifest.json").read_text())
+    run = json.dumps({k: v for k, v in manifest.items() if k != "version"}, sort_keys=True)
     parts = [dict(np.load(f)) for f in pathlib.Path(out).glob("shard-*.npz")]
+    if any(str(p["run"]) != run for p in parts):
+        raise ValueError(f"{out} holds files of another run beside the manifest's")
     parts.sort(key=lambda p: int(p["rows"][0]) if p["rows"].size else -1)
     data = {key: np.concatenate([p[key] for p in parts]) for key in ("rows", "x1", "x0")}
     if not np.array_equal(data["rows"], np.arange(manifest["n"])):

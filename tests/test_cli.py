@@ -118,6 +118,18 @@ def test_claims_table_fits_100_columns_and_keeps_every_word():
     assert "2 ± 0.05" in row and row.rstrip().endswith("pass")
 
 
+def test_a_score_with_value_and_expected_is_shown_as_measured_against_its_bound():
+    """A z-score check keeps the mean and the floor in ``value``/``expected`` (JSON), but its
+    tolerance is in standard errors: the row had read "0.2342 | 0.2443 ± 4.4" (review)."""
+    z = Check(
+        "loss = floor: |mean − floor| / s.e.", "c", 1.13, 4.4, "b", value=0.2342, expected=0.2443
+    )
+    row = next(
+        line for line in _claims_table([ClaimResult("X", "x", [z])]).splitlines() if "s.e." in line
+    )
+    assert "±" not in row and "1.13" in row and "4.4" in row
+
+
 def test_claims_markdown_is_a_valid_table_with_the_full_text():
     results = _long_result()
     lines = _claims_markdown(results).splitlines()

@@ -349,6 +349,21 @@ def test_a_failed_call_fails_the_gate_even_within_the_threshold():
     assert not result.passed and not result.exceeded and result.failures
 
 
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_model_calling_sys_exit_is_a_reported_failure(code):
+    """``sys.exit(0)`` inside the model had ended ``cmverify compare`` with status 0 and
+    no report (found in review): a gate passed by a model that never answered."""
+
+    def exits(t, x):
+        if t == 0.5:
+            raise SystemExit(code)
+        return exact(t, x)
+
+    result = run(exits)
+    assert not result.passed
+    assert any("SystemExit" in f.message for f in result.failures)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

@@ -140,6 +140,10 @@ def test_files_of_another_run_are_refused_and_broken_ones_recomputed_or_named(tm
     with pytest.raises(ValueError, match="holds data of another run"):
         cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=a, seed=1)
     assert not (a / "manifest.json").exists()  # the refused call wrote nothing
+    # another M leaves other file names: the whole folder is checked, and the message
+    # names what differs (review: seed 7's shard 1/2 stayed beside seed 8's 0/4, 1/4)
+    with pytest.raises(ValueError, match=r"another run \(seed 0, not 1, shards 1, not 2"):
+        cmv.reference_pairs("eight_gaussians", 30, (0, 2), out=a, seed=1)
     assert cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=a).stop == 30
     # a truncated chunk is computed again, with a progress line saying so
     b = tmp_path / "b"

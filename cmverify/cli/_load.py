@@ -70,5 +70,10 @@ def _load_model(spec: str, checkpoint: str | None):
             model.load_state_dict(state)
         except Exception as exc:  # unreadable, unsafe (non-tensor objects) or mismatched
             detail = " ".join(str(exc).split())  # torch's messages span lines
+            if "weights_only" in detail:  # torch's advice (weights_only=False) is unsafe here
+                detail = (
+                    "not a file of tensors that torch.load(weights_only=True) reads (save one "
+                    "with torch.save(model.state_dict(), path); other pickles are not loaded)"
+                )
             raise ValueError(f"could not load {checkpoint} as a state dict: {detail}") from None
     return model

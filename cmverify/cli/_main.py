@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__, _threads
+from ..claims import CATALOGUE
 from ..flowmaps import KINDS
 from ..symbolic import interpolants
 from ._common import _positive_int
@@ -35,10 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify.add_argument(
         "--quick",
         action="store_true",
-        help="one interpolant per mixture, fewer points (about 30 s on 2 cores)",
+        help="one interpolant per mixture, fewer points (about 25 s on 2 cores)",
     )
     verify.add_argument(
-        "--claim", action="append", metavar="ID", help="run only this claim (repeatable)"
+        "--claim",
+        action="append",
+        metavar="ID",
+        help="run only this claim (repeatable); IDs: " + ", ".join(CATALOGUE),
     )
     verify.add_argument("-v", "--verbose", action="store_true", help="list every check")
     verify.set_defaults(func=_verify)

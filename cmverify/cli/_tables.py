@@ -15,7 +15,10 @@ from ._common import _format_number
 
 
 def _check_columns(c: Check) -> tuple[str, str]:
-    if c.value is not None and c.expected is not None:
+    """``value`` and ``expected ± tolerance`` where the check is ``|value − expected|``
+    (:meth:`Check.against`), else ``measured`` and ``≤ tolerance`` (a z-score's value and
+    expected are in other units than its tolerance: "0.2443 ± 4.4", found in review)."""
+    if c.value is not None and c.expected is not None and c.measured == abs(c.value - c.expected):
         return f"{c.value:.4g}", f"{c.expected:.4g} ± {c.tolerance:.2g}"
     return _format_number(c.measured), f"≤ {_format_number(c.tolerance)}"
 

@@ -197,14 +197,13 @@ def _sample_report(
     its samples (``None`` when it failed: see ``report.failure``). The floor and the data
     log-likelihood are left to the caller."""
     times = multistep_times(steps)
-    report = SampleReport(steps=steps, times=[])
+    report = SampleReport(steps=steps, times=[float(t) for t in times])  # also on failure
     try:
         run = multistep_sample(path.interpolant, adapter, times, ref.noise, ref.sampler_noise)
     except ModelError as exc:
         report.failure = exc.failure
         return report, None
     x0 = run.samples
-    report.times = [float(t) for t in run.times]
     stats = sample_statistics(path.mixture, x0, ref.data)
     if not isinstance(stats, SampleStatistics):  # the rows where a statistic overflows
         report.failure = ModelFailure(

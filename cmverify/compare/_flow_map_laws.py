@@ -33,7 +33,7 @@ class _Calls:
             out = self.flow_map.map(x, s, t)
         except InvalidOutput as exc:
             return PairFailure(s0, t0, "invalid output", str(exc).splitlines()[0], what)
-        except Exception as exc:  # the network itself raised
+        except (Exception, SystemExit) as exc:  # the network itself raised (or exited)
             return PairFailure(s0, t0, "exception", f"{type(exc).__name__}: {exc}", what)
         return out
 

@@ -253,7 +253,7 @@ class ModelAdapter:
         given = x.copy()  # the model's own copy: it may edit it in place
         try:
             raw = self._call_torch(t, given) if self._torch else self._call_numpy(t, given)
-        except Exception as exc:  # the user's model failed: report, do not crash
+        except (Exception, SystemExit) as exc:  # the user's model failed (sys.exit too)
             frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
             summary = "".join(frames[-3:]).strip()
             mode = (

@@ -207,6 +207,9 @@ def samples_figure(
         fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
         grid = np.linspace(lo[0], hi[0], 600)[:, None]
         for (samples, label), color in zip(labelled, colors, strict=False):
+            if not np.any((samples[:, 0] >= lo[0]) & (samples[:, 0] <= hi[0])):
+                ax.plot([], [], color=color, label=label)  # none in the frame: no density
+                continue
             ax.hist(
                 samples[:, 0],
                 bins=np.linspace(lo[0], hi[0], 90),

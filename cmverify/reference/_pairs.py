@@ -138,10 +138,20 @@ def _read(path: pathlib.Path, run: str, *, arrays: bool = True) -> dict[str, np.
         return None
     if found != run:
         raise ValueError(
-            f"{path} holds data of another run (or of an older format); delete it (or use "
-            "another --out) to compute this one"
+            f"{path} holds data of another run ({_differences(found, run)}): use another "
+            "--out, or remove that run's files (shard-*.npz, shard-*.partial) from the folder"
         )
     return {}
+
+
+def _differences(found: str | None, run: str) -> str:
+    """The parameters in which a file's ``run`` entry differs from this run's."""
+    try:
+        theirs, ours = json.loads(found), json.loads(run)
+    except (TypeError, ValueError):
+        return "an older format"
+    keys = [k for k in ours if theirs.get(k) != ours[k]]
+    return ", ".join(f"{k} {theirs.get(k)!r}, not {ours[k]!r}" for k in keys) or "format"
 
 
 def reference_pairs(
@@ -171,8 +181,8 @@ def reference_pairs(
         mixtures.by_name(mixture.replace("-", "_")), interpolants.by_name(interpolant)
     )
     n = as_count(n, "n")
-    if n < 1:
-        raise ValueError(f"n must be ≥ 1, got {n}")
+    if not 1 <= n < 2**63:
+        raise ValueError(f"n must be ≥ 1 and below 2^63, got {n}")
     index, shards = _check_shard(shard)
     seed = as_count(seed, "seed")
     if seed >= 2**63:
@@ -198,8 +208,13 @@ def reference_pairs(
     final = folder / f"{name}.npz"
     partial = folder / f"{name}.partial"
     # files of another run are refused before the manifest is written, so that a refused
-    # call leaves the folder as it found it
-    for found in [final, *sorted(partial.glob("chunk-*.npz"))]:
+    # call leaves the folder as it found it; without a manifest (a first shard, or one
+    # deleted to "reset" the folder) every shard and chunk file in it is checked — else
+    # another M's shards had stayed beside this run's, mixed in by a reader (review)
+    mine = [final, *sorted(partial.glob("chunk-*.npz"))]
+    if not (folder / "manifest.json").exists():
+        mine += sorted(folder.glob("shard-*.npz")) + sorted(folder.glob("shard-*.partial/*.npz"))
+    for found in mine:
         if found.exists():
             _read(found, run, arrays=False)  # reads the file's run entry only
     _manifest(folder, {**params, "version": __version__})
