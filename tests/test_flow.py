@@ -478,6 +478,22 @@ def test_an_absolute_target_below_1e_14_is_met_on_small_states(name):
         assert np.all((err <= sol.target) | np.isin(np.arange(17), sol.unresolved)), rtol
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_state_at_zero_with_a_vanishing_atol_is_solved(backend):
+    """x = 0 of a centred Gaussian of std 1e-20, 0 → 1, ``atol = 1e-300``: the error norm's
+    scale (atol × 1e-4 × the step control's 1e-20, + rtol × 0) underflowed to 0, 0/0
+    rejected every step, and the solve failed (review); the scale is now at least the
+    smallest normal float."""
+    path = cmv.MixturePath(
+        cmv.GaussianMixture([1.0], np.zeros((1, 1)), np.full((1, 1, 1), 1e-40)),
+        cmv.interpolants.by_name("linear"),
+    )
+    sol = ReferenceFlow(path, rtol=1e-10, atol=1e-300, backend=backend).solve(
+        np.zeros((1, 1)), 0.0, 1.0
+    )
+    assert sol.x[0, 0] == 0.0 and sol.unresolved.size == 0
+
+
 def test_what_float64_cannot_resolve_from_narrow_data_is_in_the_estimate():
     """Data of std 1e-6 at 1 (not 0), forward to ½: each step rounds the state by eps·1,
     which the flow stretches by 5·10⁵, and both levels carry it, so their difference

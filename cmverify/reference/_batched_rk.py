@@ -314,7 +314,9 @@ def solve_batched(
         ka[_N_STAGES] = f_new
 
         magnitude = _magnitude(np.maximum(np.abs(ya), np.abs(y_new)), scale_blocks)
-        scale = atol_now + magnitude * rtol_rows[active]
+        # never 0: a state at 0 with atol ~1e-300 (times the control's factor) underflowed,
+        # and 0/0 rejected every step (review)
+        scale = np.maximum(atol_now + magnitude * rtol_rows[active], np.finfo(dtype).tiny)
         e5 = np.tensordot(_E5, ka, axes=(0, 0)) / scale
         e3 = np.tensordot(_E3, ka, axes=(0, 0)) / scale
         e5_2 = np.sum(e5 * e5, axis=1)

@@ -206,6 +206,7 @@ def solve_batched_torch(
         if factor is not None:
             atol_now = atol_now * torch.as_tensor(factor, device=dev)[:, None]
         scale = atol_now + torch.maximum(torch.abs(ya), torch.abs(y_new)) * rtol_rows[active]
+        scale = torch.clamp(scale, min=torch.finfo(f64).tiny)  # never 0 (as numpy's)
         e5 = torch.tensordot(e5_tab, k, dims=([0], [0])) / scale
         e3 = torch.tensordot(e3_tab, k, dims=([0], [0])) / scale
         e5_2, e3_2 = torch.sum(e5 * e5, dim=1), torch.sum(e3 * e3, dim=1)
