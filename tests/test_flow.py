@@ -19,7 +19,8 @@ from cmverify.reference import (
     quantile_flow_map,
     solve_batched,
 )
-from cmverify.reference._certified import Certified, with_floor
+from cmverify.reference._batched_rk import BatchedSolution
+from cmverify.reference._certified import certified_solve
 from cmverify.reference._extended import extended_flow_map
 from cmverify.symbolic import time_derivative
 
@@ -499,7 +500,7 @@ def test_what_float64_cannot_resolve_from_narrow_data_is_in_the_estimate():
     which the flow stretches by 5·10⁵, and both levels carry it, so their difference
     missed it (7.3× the target, passed, after ~3,400 steps; found in review, 40 s a
     solve: run there, not here). The rounding floor ``eps √N max(|x| / stretch, |X|)``
-    (stretch √(c_½ / c_0) = 5·10⁵) exceeds that error, and ``with_floor`` lists it."""
+    (stretch √(c_½ / c_0) = 5·10⁵) exceeds that error, and the certificate lists it."""
     m, var = 1.0, 1e-12
     path = cmv.MixturePath(cmv.GaussianMixture([1.0], [[m]], [[[var]]]))
     flow = ReferenceFlow(path)
@@ -510,19 +511,55 @@ def test_what_float64_cannot_resolve_from_narrow_data_is_in_the_estimate():
     stretch = np.sqrt((0.25 * var + 0.25) / var)
     assert floor[0] == pytest.approx(np.finfo(float).eps * np.sqrt(3400) * (m + 1e-6) * stretch)
     assert floor[0] > 7.3 * target
-    passed = Certified(  # a solve whose two levels agreed to 0.1 of the target
-        y=exact,
-        n_accepted=np.array([3400]),
-        n_rejected=np.zeros(1, int),
-        n_calls=1,
-        n_row_evaluations=1,
-        error=np.array([[0.1 * target]]),
-        target=np.array([[target]]),
-        level=np.ones(1, int),
-        unresolved=np.zeros(0, int),
-        failed={},
+    # levels that agree to 0.1 of the target: the floor keeps it over target at each
+    done = certified_solve(
+        _agreeing_levels(exact, 0.1 * target, lambda k: 3400),
+        1,
+        (slice(None),),
+        atol=flow.atol,
+        rtol=flow.rtol,
+        n_levels=4,
+        certify=False,
+        floor=lambda rows, y, steps: floor[rows],
     )
-    assert with_floor(passed, floor).unresolved.tolist() == [0]
+    assert done.unresolved.tolist() == [0] and done.level.tolist() == [3]
+
+
+def _agreeing_levels(y: np.ndarray, gap: float, steps):
+    """A ``run(levels, rows)`` of :func:`certified_solve` whose level ``k`` returns ``y``
+    shifted by ``gap / 10^k`` after ``steps(k)`` accepted steps."""
+
+    def run(levels, rows):
+        shift = gap / 10.0 ** np.asarray(levels, dtype=float)
+        return BatchedSolution(
+            y[rows] + shift[:, None],
+            np.array([steps(int(k)) for k in levels]),
+            np.zeros(len(rows), int),
+            1,
+            len(rows),
+        )
+
+    return run
+
+
+def test_a_trajectory_the_rounding_floor_puts_over_target_is_refined():
+    """The floor goes into every check, so a trajectory it alone puts over target is
+    solved again (its floor depending on the steps taken) rather than listed: added after
+    the last level, it had listed 128 of 100,000 (five narrow modes from the data,
+    rtol 1e-10) whose errors were ≤ 1.6e-13 — estimates within 0.4% of the target."""
+    y = np.array([[1.0]])
+    target = 1e-10 + 1e-10 * 1.0
+    done = certified_solve(
+        _agreeing_levels(y, 0.9 * target, lambda k: 100 * (k + 1)),
+        1,
+        (slice(None),),
+        atol=1e-10,
+        rtol=1e-10,
+        n_levels=4,
+        certify=False,
+        floor=lambda rows, y, steps: np.where(steps < 300, 0.5 * target, 0.0),
+    )
+    assert done.level.tolist() == [2] and done.unresolved.size == 0
 
 
 def _five_narrow_modes() -> cmv.MixturePath:

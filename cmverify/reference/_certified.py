@@ -11,13 +11,13 @@ norms), and a trajectory meets the target when every block does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ._batched_rk import BatchedSolution, SolverFailure
 
-__all__ = ["Certified", "certified_solve", "row_norm", "unresolved_message", "with_floor"]
+__all__ = ["Certified", "certified_solve", "row_norm", "unresolved_message"]
 
 
 def row_norm(v: np.ndarray) -> np.ndarray:
@@ -68,8 +68,16 @@ def certified_solve(
     rtol: float,
     n_levels: int,
     certify: bool,
+    floor: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Certified:
     """Levels 0 and 1 for all ``n`` trajectories, then refinements (module docstring).
+
+    ``floor(rows, y, steps)``: an error no second solve sees (float64's rounding along
+    the way), per trajectory ``rows`` at states ``y`` after ``steps`` accepted steps, added
+    to the first block's estimate at every check, so that a trajectory it puts over
+    target is refined like any other (added after the last level instead, it had listed
+    128 of 100,000 trajectories unresolved whose level-1 estimates were within 0.4% of the
+    target and whose errors were ≤ 1.6e-13: five narrow modes from the data, rtol 1e-10).
 
     ``run(levels, rows)`` solves the trajectories ``rows`` (indices, shape ``(m,)``),
     row ``i`` at level ``levels[i]`` (shape ``(m,)``), and returns their
@@ -94,12 +102,16 @@ def certified_solve(
     y = first.y[n:].copy()
     n_acc, n_rej = first.n_accepted[n:].copy(), first.n_rejected[n:].copy()
 
-    def check(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def check(
+        rows: np.ndarray, new: np.ndarray, old: np.ndarray, steps: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         error = np.stack([row_norm(new[:, b] - old[:, b]) for b in blocks], axis=1)
         target = np.stack([atol + rtol * row_norm(new[:, b]) for b in blocks], axis=1)
+        if floor is not None:
+            error[:, 0] += floor(rows, new, steps)
         return error, target
 
-    error, target = check(y, previous_y)
+    error, target = check(everyone, y, previous_y, n_acc)
     level = np.ones(n, dtype=np.int64)
     failed: dict[int, str] = {}
 
@@ -120,7 +132,7 @@ def certified_solve(
                 break
             sol = run(np.full(todo.size, k), todo)
         calls, rows = calls + sol.n_calls, rows + sol.n_row_evaluations
-        error[todo], target[todo] = check(sol.y, y[todo])
+        error[todo], target[todo] = check(todo, sol.y, y[todo], sol.n_accepted)
         y[todo], n_acc[todo], n_rej[todo] = sol.y, sol.n_accepted, sol.n_rejected
         level[todo] = k
         todo = todo[over(todo)]
@@ -155,12 +167,3 @@ def unresolved_message(done: Certified, n: int, rtol: float, atol: float) -> str
         "perturbations along them beyond what float64 resolves "
         "(FlowSolution.unresolved lists them)"
     )
-
-
-def with_floor(done: Certified, floor: np.ndarray) -> Certified:
-    """``done`` with ``floor`` (shape ``(n,)``, an error no second solve sees) added to
-    its first block's estimate, and the trajectories it puts over target unresolved."""
-    error = done.error.copy()
-    error[:, 0] += floor
-    over = np.flatnonzero(~np.all(error <= done.target, axis=1))
-    return replace(done, error=error, unresolved=np.union1d(done.unresolved, over))

@@ -25,7 +25,7 @@ from .._validation import (
 )
 from ..exact import MixturePath, VelocityField
 from ._batched_rk import SolverFailure, solve_batched
-from ._certified import Certified, certified_solve, unresolved_message, with_floor
+from ._certified import Certified, certified_solve, unresolved_message
 from ._solution import AccuracyWarning, FlowSolution, JacobianSolution
 from ._step_control import KAPPA, CovarianceControl
 from ._variational import FlowDerivatives
@@ -311,7 +311,7 @@ class ReferenceFlow(FlowDerivatives):
             (slice(None),),
             certify,
             stacklevel + 1,
-            floor=floor and (lambda done: floor(x, s, t, done.y, done.n_accepted)),
+            floor=floor and (lambda rows, y, steps: floor(x[rows], s[rows], t[rows], y, steps)),
         )
         return FlowSolution(x=done.y, **self._solution_fields(done))
 
@@ -333,9 +333,9 @@ class ReferenceFlow(FlowDerivatives):
     def _certified(
         self, run, n: int, blocks, certify: bool, stacklevel: int, floor=None
     ) -> Certified:
-        """:func:`certified_solve` with this flow's tolerances and levels, ``floor(done)``
-        added to the estimates (:func:`with_floor`); warns with an
-        :class:`AccuracyWarning` (at ``stacklevel``) for unresolved trajectories."""
+        """:func:`certified_solve` with this flow's tolerances and levels and ``floor(rows,
+        y, steps)`` in the estimates; warns with an :class:`AccuracyWarning` (at
+        ``stacklevel``) for unresolved trajectories."""
         done = certified_solve(
             run,
             n,
@@ -344,9 +344,8 @@ class ReferenceFlow(FlowDerivatives):
             rtol=self.rtol,
             n_levels=len(LEVELS),
             certify=certify,
+            floor=floor,
         )
-        if floor is not None:
-            done = with_floor(done, floor(done))
         if done.unresolved.size:
             message = unresolved_message(done, n, self.rtol, self.atol)
             warnings.warn(message, AccuracyWarning, stacklevel=stacklevel)
