@@ -129,6 +129,10 @@ def test_the_dask_example_on_a_local_cluster(tmp_path):
     np.testing.assert_array_equal(data["x1"], alone["x1"])  # the noise: bit for bit
     # the maps: to rounding (the batched solver's last bit depends on the batch length)
     assert single and np.max(np.abs(data["x0"] - alone["x0"])) < 1e-13
+    # a file of another run (M = 1) beside the manifest's is refused, not mixed in
+    (tmp_path / "shard-00000-of-00001.npz").write_bytes(single[0].path.read_bytes())
+    with pytest.raises(ValueError, match="another run"):
+        example["load"](str(tmp_path))
 
 
 def test_files_of_another_run_are_refused_and_broken_ones_recomputed_or_named(tmp_path):

@@ -42,7 +42,8 @@ converged; benchmarks/meanflow_general.py: the integrand is a ridge along the cu
 boundaries between components of ``p_r``, where ``∇X_{t→r}`` stretches — in
 random_mixture(3, 3, 0) at (0.8, 0.4) 30 times its size inside the components, largest
 singular value 4.6 — that no tensor rule aligns with: data-side Gauss–Hermite moved by
-1e-3 from 16 to 24 nodes per axis, the x side by 8e-2). Where neither converges, the smaller estimate's value is returned, warned.
+1e-3 from 16 to 24 nodes per axis, the x side by 8e-2). Where neither converges, the
+smaller estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``

@@ -93,15 +93,16 @@ def line_rule(
 
 def line_integral(
     partition: GaussianMixture,
-    log_f: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    log_f: Callable[[np.ndarray], tuple[np.ndarray, ...]],
     rtol: float,
     max_evaluations: int | None = None,
 ) -> RuleResult:
     """``∫ exp(a(y)) b(y) dy`` over the line, ``(a, b) = log_f(y)`` for nodes ``y`` of shape
     ``(m,)``, ``b ≥ 0`` (or ``(a, b, δ)``: each node's value known only to a relative error
     ``δ ≥ 0``, and ``∫ exp(a) b δ`` by the same rule is added to the error estimate once the
-    rule has converged: refining cannot reduce it): adaptive composite Gauss–Legendre from the partition that follows
-    every component of the 1-d mixture ``partition`` on its own scale (module docstring),
+    rule has converged: refining cannot reduce it): adaptive composite Gauss–Legendre from
+    the partition that follows every component of the 1-d mixture ``partition`` on its own
+    scale (module docstring),
     refined while the evaluations stay within ``max_evaluations`` (``None``: up to
     :data:`MAX_PANELS` panels; the starting partition, 48 evaluations a panel, always; a
     split panel's halves reuse its sums on them, 32 new evaluations each).

@@ -126,7 +126,8 @@ class CovarianceControl:
         roundings add up like a random walk: ``eps √N max(|x| / atol_scale(s, t), |y|)``.
         Both levels of the certificate carry it, so their difference does not see it: data
         of std 1e-6 at 1 (not 0), forward to ½, had ended 7.3 times the target off, passed
-        (review); the floor puts such trajectories in ``unresolved`` (6.4e-9 there)."""
+        (review); in every check of the certificate the floor keeps such trajectories over
+        target: refined, then ``unresolved`` (6.4e-9 there)."""
         start = row_norm(x) / self.atol_scale(s, t)
         size = np.maximum(start, row_norm(y))
         return np.finfo(np.float64).eps * np.sqrt(np.maximum(steps, 1)) * size
