@@ -2,7 +2,9 @@
 the CLI, and a dask LocalCluster run."""
 
 import json
+import os
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -62,6 +64,10 @@ def test_an_interrupted_shard_resumes_from_its_last_chunk(tmp_path, monkeypatch)
     partial = tmp_path / "shard-00000-of-00001.partial"
     assert sorted(p.name for p in partial.iterdir()) == ["chunk-00000.npz", "chunk-00001.npz"]
     assert not (tmp_path / "shard-00000-of-00001.npz").exists()
+    # a write cut short by the interruption leaves its temporary file behind
+    stale = partial / ".chunk-00002.npz.12345.abcd1234.tmp"
+    stale.write_bytes(b"PK")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     cmv.reference_pairs("eight_gaussians", 200, (0, 1), out=tmp_path)
     assert calls == [40, 40, 40, 40, 40, 40]  # the two saved chunks are not solved again
     assert not partial.exists()

@@ -315,3 +315,50 @@ def test_product_route_checks_the_split_of_every_likely_component():
     noise = np.random.default_rng(1).normal(size=(20, d))
     x = (1 - t) * mu[0] + np.sqrt((1 - t) ** 2 * s + t * t) * noise
     assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-12
+
+
+@pytest.mark.parametrize("d, r", [(1, 1), (3, 3), (3, 5)])
+def test_factors_spanning_every_direction_keep_the_contract(d, r):
+    """``r ≥ d``: Woodbury's two terms are each ``κ ≈ α²‖F‖²/E`` times the result in every
+    direction (``D = 1e-8``, ``t = 1e-6``: ``κ ~ 1e8``, 6e-7 off at ``d = r = 1``, found in
+    review); such a mixture takes the eigenbasis route. Truth: the score and velocity in
+    40-digit arithmetic from the factors (``h = C⁻¹ y`` by LU)."""
+    import mpmath as mp
+
+    mp.mp.dps = 40
+    rng = np.random.default_rng(d * 10 + r)
+    k, s = 2, 1e-8
+    weights, means = np.array([0.4, 0.6]), rng.standard_normal((k, d))
+    factors = rng.standard_normal((k, d, r))
+    mix = GaussianMixture.low_rank(weights, means, factors, np.full((k, d), s))
+    interpolant = Interpolant.linear()
+    path = MixturePath(mix, interpolant)
+    for t in (1e-6, 1e-3, 0.5):
+        at = interpolant.at(t)
+        a, sig = mp.mpf(float(at.alpha)), mp.mpf(float(at.sigma))
+        da, dsig = mp.mpf(float(at.dalpha)), mp.mpf(float(at.dsigma))
+        x = rng.standard_normal((4, d))
+        score, velocity = path.score(t, x), path.velocity(np.full(4, t), x)
+        for i in range(4):
+            logs, hs, ms = [], [], []
+            for j in range(k):
+                f = mp.matrix(factors[j].tolist())
+                sigma_j = f * f.T + mp.eye(d) * mp.mpf(s)
+                c = sigma_j * a**2 + mp.eye(d) * sig**2
+                y = mp.matrix([mp.mpf(x[i, q]) - a * mp.mpf(means[j, q]) for q in range(d)])
+                h = mp.lu_solve(c, y)
+                logs.append(mp.log(weights[j]) - (y.T * h)[0] / 2 - mp.log(mp.det(c)) / 2)
+                hs.append(h)
+                mu = mp.matrix(means[j].tolist())
+                ms.append(mu * da + (sigma_j * (a * da) + mp.eye(d) * (sig * dsig)) * h)
+            top = max(logs)
+            resp = [mp.exp(v - top) for v in logs]
+            total = sum(resp)
+            want_s = np.array(
+                [float(-sum(resp[j] * hs[j][q] for j in range(k)) / total) for q in range(d)]
+            )
+            want_v = np.array(
+                [float(sum(resp[j] * ms[j][q] for j in range(k)) / total) for q in range(d)]
+            )
+            assert _relative(score[i], want_s) <= TOL
+            assert _relative(velocity[i], want_v) <= TOL

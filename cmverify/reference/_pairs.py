@@ -25,7 +25,8 @@ Files in ``out`` (format ``FORMAT``):
   written atomically
   once the shard is complete;
 - while a shard runs, ``shard-….partial/chunk-KKKKK.npz``, one per ``CHUNK`` rows: an
-  interrupted shard resumes from its last complete chunk.
+  interrupted shard resumes from its last complete chunk (the folder, with any temporary
+  file an interruption left in it, is removed once the shard is complete).
 
 Every chunk and shard file carries ``run``, the run's parameters as JSON: a file of
 another run (a manifest deleted to "reset" the folder, say) is refused, never mixed in; a
@@ -57,6 +58,9 @@ __all__ = ["BLOCK", "CHUNK", "FORMAT", "ReferenceShard", "reference_pairs", "sha
 BLOCK = 4096
 #: Rows per resumable chunk of a shard.
 CHUNK = 4096
+#: A temporary file untouched this long is an interrupted write's (one chunk's write takes
+#: milliseconds), removed once its shard is complete.
+STALE_SECONDS = 60.0
 #: The files' format version.
 FORMAT = "cmverify-reference-pairs/1"
 
@@ -296,6 +300,12 @@ def _compute(flow, partial, final, start, stop, seed, run, progress) -> None:
     _save(final, run=np.array(run), rows=np.arange(start, stop), **out)
     for k in range(len(chunks)):
         (partial / f"chunk-{k:05d}.npz").unlink(missing_ok=True)
+    for tmp in partial.glob(".chunk-*.tmp"):  # an interrupted write's, untouched since
+        try:
+            if tmp.stat().st_mtime < time.time() - STALE_SECONDS:
+                tmp.unlink()
+        except OSError:  # another process's, renamed or removed meanwhile
+            pass
     try:
         partial.rmdir()
     except OSError:  # another process's temporary file, or already removed
