@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._rows import finite_rows
 from ._evaluation import MAX_DIRECT_Q, Coefficients, Evaluation, Evaluator
 from ._jacobian import component_terms
 from ._torch_gram import TorchGramVelocity
@@ -283,7 +284,7 @@ class TorchMixturePath:
         and those beyond :data:`MAX_Q` (numpy's scaled route)."""
         if self._product is None:
             v = self._combined("velocity_terms", t, x)
-            ok = torch.isfinite(v.sum(dim=1))
+            ok = finite_rows(v)
         else:
             v, ok = self._product.velocity(t, x)
         if not bool(ok.all()):

@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - only with a SciPy that moved th
     ) from exc
 
 from .._memory import keep_freed_memory
+from .._rows import finite_rows, row_max_abs, row_squares
 
 __all__ = ["BatchedSolution", "SolverFailure", "solve_batched"]
 
@@ -111,7 +112,7 @@ class _Counter:
 def _evaluate_finite(fun: _Counter, t: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``fun(t, y)`` on the rows whose state is finite; NaN on the others (a stage that
     already went non-finite is not passed on to the user's right-hand side)."""
-    ok = np.all(np.isfinite(y), axis=1)
+    ok = finite_rows(y)
     if ok.all():
         return fun(t, y, rows)
     out = np.full_like(y, np.nan)
@@ -129,7 +130,7 @@ def _magnitude(mag: np.ndarray, blocks: tuple[slice, ...]) -> np.ndarray:
 
 
 def _rms(z: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean(z * z, axis=1))
+    return np.sqrt(row_squares(z) / z.shape[1])
 
 
 def _initial_step(
@@ -170,7 +171,7 @@ def _floored(atol: np.ndarray, y: np.ndarray, floor: float) -> np.ndarray:
     """``max(atol, floor · min(1, max_j |y_j|))`` per row (``atol`` ``(m, 1)``, ``y`` ``(m, d)``)."""
     if not floor:
         return atol
-    return np.maximum(atol, floor * np.minimum(1.0, np.max(np.abs(y), axis=1))[:, None])
+    return np.maximum(atol, floor * np.minimum(1.0, row_max_abs(y))[:, None])
 
 
 def solve_batched(
@@ -319,13 +320,13 @@ def solve_batched(
         scale = np.maximum(atol_now + magnitude * rtol_rows[active], np.finfo(dtype).tiny)
         e5 = np.tensordot(_E5, ka, axes=(0, 0)) / scale
         e3 = np.tensordot(_E3, ka, axes=(0, 0)) / scale
-        e5_2 = np.sum(e5 * e5, axis=1)
-        e3_2 = np.sum(e3 * e3, axis=1)
+        e5_2 = row_squares(e5)
+        e3_2 = row_squares(e3)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             err = np.where(
                 (e5_2 == 0) & (e3_2 == 0), 0.0, np.abs(h) * e5_2 / np.sqrt((e5_2 + 0.01 * e3_2) * d)
             )
-            finite = np.all(np.isfinite(y_new), axis=1) & np.all(np.isfinite(f_new), axis=1)
+            finite = finite_rows(y_new) & finite_rows(f_new)
             err = np.where(finite & np.isfinite(err), err, np.inf)
             saw_nonfinite[active[~finite]] = True
             factor = np.where(err == 0, _MAX_FACTOR, _SAFETY * err**_ERROR_EXPONENT)
