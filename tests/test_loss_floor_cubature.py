@@ -250,3 +250,41 @@ def test_a_narrow_component_inside_a_broad_one_is_seen(narrow, broad, gap, t):
     truth = _isotropic_axis_truth(path, t)
     assert rec.rule == "genz-malik"
     assert abs(rec.value - truth) <= min(rec.error_estimate, 1e-9 * truth) + 1e-14 * truth
+
+
+def test_boxes_are_aligned_with_the_nearest_component_and_need_fewer_nodes(monkeypatch):
+    """Each component's boxes have their first axis towards the nearest other centre (in
+    its whitened coordinates): orthogonal frames; for two modes of one covariance the sheet
+    where responsibilities switch is then normal to that axis. The flow-matching floor of
+    such a pair in d = 3 agrees with the unrotated boxes' within both estimates, with
+    fewer nodes (2,669,768 against 3,325,016 at rtol 1e-9; 0.56 and 0.45 of them for
+    other draws in d = 3 and 4)."""
+    from cmverify.loss_floors import _cubature
+
+    rng = np.random.default_rng(0)
+    d = 3
+    means = rng.normal(size=(2, d)) * 1.5
+    a = rng.normal(size=(d, d))
+    cov = a @ a.T / d * 0.3 + 0.05 * np.eye(d)
+    mixture = cmv.GaussianMixture([0.3, 0.7], means, np.stack([cov, cov]))
+    path = cmv.MixturePath(mixture, cmv.Interpolant.linear())
+    t = 0.1
+    rotations = _cubature.aligned_rotations(path, t)
+    marginal = path.marginal(t)
+    for j in range(2):
+        q = rotations[j]
+        np.testing.assert_allclose(q.T @ q, np.eye(d), atol=1e-14)
+        z = _rules.whitening_inverses(marginal)[j] @ (marginal.means[1 - j] - marginal.means[j])
+        assert abs(abs(q[:, 0] @ z) - np.linalg.norm(z)) <= 1e-12 * np.linalg.norm(z)
+
+    def g(x):
+        return path.velocity_target_variance(t, x)
+
+    aligned = cubature_rule(path, t, g, 1e-9, 2**23)
+    monkeypatch.setattr(
+        _cubature, "aligned_rotations", lambda p, s: np.broadcast_to(np.eye(d), (2, d, d)).copy()
+    )
+    plain = cubature_rule(path, t, g, 1e-9, 2**23)
+    assert aligned.converged and plain.converged
+    assert abs(aligned.value - plain.value) <= aligned.error_estimate + plain.error_estimate
+    assert aligned.nodes < plain.nodes

@@ -378,3 +378,24 @@ def test_gauss_hermite_leaves_the_cubature_its_share_of_the_budget():
         (rec,) = loss_floors.meanflow_quadrature(path, t, t - 65 * np.spacing(t))
     assert rec.rule == "genz-malik" and rec.nodes <= 65_536
     assert abs(rec.value - fm.value) <= min(rec.error_estimate, 1e-6 * fm.value)
+
+
+def test_progress_lines_report_the_cubature(monkeypatch):
+    """``progress`` receives lines while the cubature runs (every ``PROGRESS_SECONDS``,
+    here every round): solves so far, the value and its relative estimate, the target."""
+    from cmverify.loss_floors import _progress
+
+    monkeypatch.setattr(_progress, "PROGRESS_SECONDS", 0.0)
+    path = cmv.MixturePath(cmv.mixtures.random_mixture(3, 2, 0), cmv.Interpolant.linear())
+    lines: list[str] = []
+    with pytest.warns(AccuracyWarning, match="above rtol"):
+        (rec,) = loss_floors.meanflow_quadrature(
+            path, 0.5, 0.1, max_solves=4_000, progress=lines.append
+        )
+    assert rec.rule == "genz-malik" and lines
+    assert all(
+        line.startswith("MeanFlow floor at (t, r) = (0.5, 0.1), cubature: ") for line in lines
+    )
+    assert "evaluations" in lines[-1] and "(target 1e-06)" in lines[-1]
+    with pytest.raises(TypeError, match="progress must be callable"):
+        loss_floors.meanflow(path, 0.5, 0.1, progress="stderr")

@@ -17,8 +17,8 @@ linear in ``v_c − v``:
 
 the flow-matching floor at ``r = t`` (``∇X_{t→t} = I``). ``Cov(v_c | x_t)`` is closed form
 (:meth:`~cmverify.exact.MixturePath.velocity_target_covariance`) and ``∇X_{t→r}`` comes
-from :meth:`~cmverify.reference.ReferenceFlow.solve_jacobian` (per trajectory to 1e-10
-relative in Frobenius norm where float64 resolves it; each node's own error estimate is
+from :meth:`~cmverify.reference.ReferenceFlow.solve_jacobian` (per trajectory to
+``rtol/100`` relative in Frobenius norm, within 1e-10 … :data:`NODE_RTOL`; each node's own error estimate is
 added to the rule's, ``2 ε |value|`` for the worst relative node error ``ε``), one batched
 solve per refinement of the rule
 (:mod:`cmverify.loss_floors._rules`: adaptive composite Gauss–Legendre in ``d = 1``).
@@ -36,14 +36,17 @@ _flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptiv
 (:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
 :data:`CUBATURE_NODES`), from the finest starting partition whose double fits in it —
 ``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component (by default in ``d = 2``),
-else 4, 3 or 2 intervals per axis (``COARSER_EDGES``; random mixtures of 2–3 components
-in ``d = 3, 4``, default budget: 1.1e-3 → 1.4e-4, 4.7e-3 → 9e-4 off, 30–40 s, none
-converged; benchmarks/meanflow_general.py: the integrand is a ridge along the curved
-boundaries between components of ``p_r``, where ``∇X_{t→r}`` stretches — in
-random_mixture(3, 3, 0) at (0.8, 0.4) 30 times its size inside the components, largest
-singular value 4.6 — that no tensor rule aligns with: data-side Gauss–Hermite moved by
-1e-3 from 16 to 24 nodes per axis, the x side by 8e-2). Where neither converges, the
-smaller estimate's value is returned, warned.
+else 4, 3 or 2 intervals per axis (``COARSER_EDGES``), each component's boxes turned to
+face its nearest neighbour (:func:`._cubature.aligned_rotations`). Where the mixture does
+not reduce, the integrand is a ridge along the curved boundaries between components of
+``p_r``, where ``∇X_{t→r}`` stretches (random_mixture(3, 3, 0) at (0.8, 0.4): 30 times
+its size inside the components), that no tensor rule aligns with (data-side Gauss–Hermite
+moved by 1e-3 from 16 to 24 nodes per axis): the cubature's estimate falls 5–8 times per
+doubling of ``max_solves``, from ~2e-3 (d = 3) and ~1e-1 (d = 4) at the default budget
+(30–40 s, warned). 1e-6 took 1.6e6 and 2.0e6 solves in d = 3 (random_mixture(3, 2, 0) at
+(0.5, 0.1), (3, 3, 0) at (0.8, 0.4): 9 and 10 min here) and is ~7e6 away in d = 4 (extrapolated)
+(benchmarks/meanflow_general.py, RESULTS.md). Where neither rule converges, the smaller
+estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``
@@ -89,6 +92,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -107,12 +111,13 @@ from ._flow_matching import (
 )
 from ._gaps import gaps_beyond_reach
 from ._one_dimensional import data_side_floor
-from ._rules import hermite_rule
+from ._progress import throttled
+from ._rules import hermite_rule, velocity_slope
 
 __all__ = ["meanflow", "meanflow_quadrature"]
 
 #: Default relative error estimate of the MeanFlow floor, by dimension (each node of
-#: ``d ≥ 2`` is a Jacobian solve, accurate to ~1e-10: 0.4–0.8 ms on this machine).
+#: ``d ≥ 2`` is a Jacobian solve, to rtol/100: 0.2–0.8 ms on this machine).
 DEFAULT_RTOL = {1: 1e-7, 2: 1e-6, 3: 1e-6, 4: 1e-6}
 #: Kept for compatibility: the default in ``d = 1``.
 RTOL = DEFAULT_RTOL[1]
@@ -125,6 +130,9 @@ HERMITE_NODES, MAX_ORDER = 2**15, 128
 FIRST_ORDER = {2: 8, 3: 4, 4: 2}
 #: Steps allowed to each solve that probes a gap of ``p_r`` (:mod:`._gaps`).
 GAP_PROBE_STEPS = 800
+#: The loosest tolerance of a node's Jacobian solve (``rtol/100``, at most this): 0.23 ms a
+#: solve against 0.35 at 1e-10 in d = 3, its error ≤ 2e-8 of the floor.
+NODE_RTOL = 1e-8
 #: Default budget of Jacobian solves of one floor (``max_solves``).
 CUBATURE_NODES = 2**16
 
@@ -151,18 +159,16 @@ def _check(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray,
     return path, t_arr.astype(np.float64), r_arr.astype(np.float64)
 
 
-def _one(
-    path: MixturePath, flow: ReferenceFlow, t: float, r: float, rtol: float, budget: int | None
-):
+def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, progress):
     # ∇X_{t→t} = I: the flow-matching floor; also within 64 spacings of t, below what a
     # solve can step (SolverFailure at t − r = 1e-15, t = ½). There ∇X = I − (t − r) ∇v + …
     # moves the floor by ≤ 2 (t − r) ‖∇v‖ of it, added to the estimate with ‖∇v‖'s
-    # per-component part (:func:`_velocity_slope`). (A threshold t − r ≤ 1e-13 returned
+    # per-component part (:func:`._rules.velocity_slope`). (A threshold t − r ≤ 1e-13 returned
     # 20% off, "converged", at (t, r) = (1e-13, 0) for data of std 1e-6, the sqrt
     # interpolant, where ‖∇v‖ ~ 1/t: found in review.)
     if t - r <= 64 * np.spacing(t):
         (fm,) = flow_matching_quadrature(path, t, rtol=min(rtol, FM_RTOL[path.dim]))
-        shift = 2.0 * (t - r) * _velocity_slope(path, t) * abs(fm.value) if t > r else 0.0
+        shift = 2.0 * (t - r) * velocity_slope(path, t) * abs(fm.value) if t > r else 0.0
         error = fm.error_estimate + shift
         converged = bool(error <= rtol * abs(fm.value))
         return FloorQuadrature(t, fm.value, error, fm.order, fm.nodes, converged, r, fm.rule)
@@ -170,7 +176,7 @@ def _one(
     factors = _reduction.product_factors(path.mixture) if path.dim > 1 else None
     if factors is not None:  # a product of 1-d mixtures: the sum of their floors
         paths = [MixturePath(factor, path.interpolant) for factor in factors]
-        parts = [_one(p, ReferenceFlow(p), t, r, rtol, budget) for p in paths]
+        parts = [_one(p, ReferenceFlow(p), t, r, rtol, budget, progress) for p in paths]
         return _reduction.sum_of_floors(parts, rtol)
     if path.dim == 1:
         rule = data_side_floor(path, flow, t, r, rtol)
@@ -308,26 +314,15 @@ def _one(
         spent, worst[0] = rule.nodes, 0.0
 
     edges = starting_edges(k, m, max_solves - spent)
-    cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, edges)
+    label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), cubature"
+    report = throttled(progress, label, rtol)
+    cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, edges, report)
     error = cub.error_estimate + worst[0] * abs(cub.value)
     nodes = spent + cub.nodes
     result = record(cub.value, error, 7, nodes, "genz-malik" + suffix)
     if hermite is not None and trusted and hermite.error_estimate < result.error_estimate:
         return dataclasses.replace(hermite, nodes=result.nodes)  # neither converged
     return result
-
-
-def _velocity_slope(path: MixturePath, t: float) -> float:
-    """``max |g|`` over components and eigenvalues ``λ`` of their covariances, ``g = (α α̇ λ
-    + σ σ̇) / (α² λ + σ²)``: each component's velocity Jacobian's eigenvalues at ``t`` (the
-    responsibilities' gradients add ``Σ r_k (m_k − v)(s_k − s̄)ᵀ``, large only between
-    separated modes, where ``p_t`` is small)."""
-    at = path.interpolant.at(t)
-    lam = path.mixture.eigvals
-    num = float(at.alpha_dalpha) * lam + float(at.sigma_dsigma)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.abs(num) / (float(at.alpha) ** 2 * lam + float(at.sigma) ** 2)
-    return float(np.max(np.where(np.isnan(g), np.inf, g)))
 
 
 def meanflow_quadrature(
@@ -337,6 +332,7 @@ def meanflow_quadrature(
     *,
     rtol: float | None = None,
     max_solves: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[FloorQuadrature]:
     """The MeanFlow floor at each ``(t, r)`` (floats or 1-d arrays, broadcast; ``r ≤ t``)
     with its quadrature record (module docstring); ``rtol`` defaults to
@@ -350,7 +346,8 @@ def meanflow_quadrature(
     :class:`~cmverify.reference.AccuracyWarning` where the error estimate stayed above
     ``rtol`` within the budget. ``nodes`` counts integrand evaluations: where none is a
     Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
-    does not apply."""
+    does not apply. ``progress``: called with a line every few seconds while the cubature
+    runs."""
     path, t_arr, r_arr = _check(path, t, r)
     if rtol is None:
         rtol = DEFAULT_RTOL[path.dim]
@@ -362,10 +359,12 @@ def meanflow_quadrature(
         or max_solves < 1
     ):
         raise ValueError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable (a str → None), got {progress!r}")
     path = _reduction.centred(path)
-    flow = ReferenceFlow(path)
+    flow = ReferenceFlow(path, rtol=max(1e-10, min(NODE_RTOL, rtol / 100)))
     records = [
-        _one(path, flow, float(ti), float(ri), float(rtol), max_solves)
+        _one(path, flow, float(ti), float(ri), float(rtol), max_solves, progress)
         for ti, ri in zip(t_arr, r_arr, strict=True)
     ]
     for rec in records:
@@ -379,14 +378,16 @@ def meanflow_quadrature(
     return records
 
 
-def meanflow(path: MixturePath, t: object, r: object) -> float | np.ndarray:
+def meanflow(
+    path: MixturePath, t: object, r: object, *, progress: Callable[[str], None] | None = None
+) -> float | np.ndarray:
     """``E ‖∇X_{t→r}(x_t)(v_c − v(t, x_t))‖²``: the unweighted MeanFlow loss of the exact
     average velocity ``u(·, r, t)`` (module docstring), to an error estimate ≤ 1e-7
     relative in ``d = 1`` and 1e-6 in ``d = 2 … 4`` where the rules reach it within their
     budgets of Jacobian solves, with an :class:`~cmverify.reference.AccuracyWarning` where
     they do not (:func:`meanflow_quadrature` gives each value's record). A float for float
     ``t`` and ``r``, else an array over their broadcast."""
-    records = meanflow_quadrature(path, t, r)
+    records = meanflow_quadrature(path, t, r, progress=progress)
     values = np.array([rec.value for rec in records])
     scalar = np.ndim(as_times(t, name="t")) == 0 and np.ndim(as_times(r, name="r")) == 0
     return float(values[0]) if scalar else values

@@ -44,6 +44,7 @@ __all__ = [
     "line_integral",
     "line_rule",
     "narrowest_contrast",
+    "velocity_slope",
     "whitening_inverses",
     "widest_separation",
 ]
@@ -277,3 +278,16 @@ def hermite_rule(
         nodes += k * order**d
         if converged or (2 * order) ** d > max_nodes_per_component or 2 * order > max_order:
             return RuleResult(values[-1], error, order, nodes, converged)
+
+
+def velocity_slope(path: MixturePath, t: float) -> float:
+    """``max |g|`` over components and eigenvalues ``λ`` of their covariances, ``g = (α α̇ λ
+    + σ σ̇) / (α² λ + σ²)``: each component's velocity Jacobian's eigenvalues at ``t`` (the
+    responsibilities' gradients add ``Σ r_k (m_k − v)(s_k − s̄)ᵀ``, large only between
+    separated modes, where ``p_t`` is small)."""
+    at = path.interpolant.at(t)
+    lam = path.mixture.eigvals
+    num = float(at.alpha_dalpha) * lam + float(at.sigma_dsigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.abs(num) / (float(at.alpha) ** 2 * lam + float(at.sigma) ** 2)
+    return float(np.max(np.where(np.isnan(g), np.inf, g)))
