@@ -317,12 +317,17 @@ def test_product_route_checks_the_split_of_every_likely_component():
     assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-12
 
 
-@pytest.mark.parametrize("d, r", [(1, 1), (3, 3), (3, 5)])
-def test_factors_spanning_every_direction_keep_the_contract(d, r):
+@pytest.mark.parametrize(
+    "d, r, smallest", [(1, 1, None), (3, 3, None), (3, 5, None), (3, 2, 1e-12), (4, 2, 1e-8)]
+)
+def test_ill_conditioned_woodbury_cases_keep_the_contract(d, r, smallest):
     """``r ≥ d``: Woodbury's two terms are each ``κ ≈ α²‖F‖²/E`` times the result in every
     direction (``D = 1e-8``, ``t = 1e-6``: ``κ ~ 1e8``, 6e-7 off at ``d = r = 1``, found in
-    review); such a mixture takes the eigenbasis route. Truth: the score and velocity in
-    40-digit arithmetic from the factors (``h = C⁻¹ y`` by LU)."""
+    review); an uneven ``D`` with a tiny entry (``smallest``; the others 1 and ½) makes the
+    solve with ``M`` lose ``eps κ²`` (``r < d``: 2.7e6 times the score at ``D = (1e-12, 1,
+    1)``, found in review). Both take the eigenbasis route (from the SVD of ``[F,
+    diag(√D)]``). Truth: the score and velocity in 40-digit arithmetic from the factors
+    (``h = C⁻¹ y`` by LU)."""
     import mpmath as mp
 
     mp.mp.dps = 40
@@ -330,10 +335,13 @@ def test_factors_spanning_every_direction_keep_the_contract(d, r):
     k, s = 2, 1e-8
     weights, means = np.array([0.4, 0.6]), rng.standard_normal((k, d))
     factors = rng.standard_normal((k, d, r))
-    mix = GaussianMixture.low_rank(weights, means, factors, np.full((k, d), s))
+    diagonal = np.full((k, d), s)
+    if smallest is not None:
+        diagonal[:] = np.where(np.arange(d) == 0, smallest, np.where(np.arange(d) % 2, 1.0, 0.5))
+    mix = GaussianMixture.low_rank(weights, means, factors, diagonal)
     interpolant = Interpolant.linear()
     path = MixturePath(mix, interpolant)
-    for t in (1e-6, 1e-3, 0.5):
+    for t in (1e-8, 1e-6, 1e-3, 0.5):
         at = interpolant.at(t)
         a, sig = mp.mpf(float(at.alpha)), mp.mpf(float(at.sigma))
         da, dsig = mp.mpf(float(at.dalpha)), mp.mpf(float(at.dsigma))
@@ -343,7 +351,9 @@ def test_factors_spanning_every_direction_keep_the_contract(d, r):
             logs, hs, ms = [], [], []
             for j in range(k):
                 f = mp.matrix(factors[j].tolist())
-                sigma_j = f * f.T + mp.eye(d) * mp.mpf(s)
+                sigma_j = f * f.T
+                for q in range(d):
+                    sigma_j[q, q] += mp.mpf(diagonal[j, q])
                 c = sigma_j * a**2 + mp.eye(d) * sig**2
                 y = mp.matrix([mp.mpf(x[i, q]) - a * mp.mpf(means[j, q]) for q in range(d)])
                 h = mp.lu_solve(c, y)

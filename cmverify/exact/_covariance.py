@@ -156,15 +156,17 @@ def low_rank_eigh(factors: np.ndarray, diagonal: np.ndarray) -> tuple[np.ndarray
     ``eps S_max / S_i`` of itself (the SVD's absolute accuracy: 6.7e-10 for singular values
     1 … 1e-7, found in review), where the dense ``eigh`` puts every eigenvalue within
     ``eps ‖Σ_k‖`` only (``s_k = 1e-8`` under ``‖F‖² = 1e2``: 9.99999916e-9). Other
-    diagonals: the dense ``eigh``."""
+    diagonals: from the SVD of ``B_k = [F_k, diag(√D_k)]`` (``Σ_k = B_k B_kᵀ``): squared
+    singular values, each to about ``eps ‖B_k‖ / σ_i`` of itself — ``√κ(Σ_k)`` units of
+    rounding where the dense ``eigh`` of the formed ``Σ_k`` gives ``κ(Σ_k)``."""
     k, d, _ = factors.shape
     eigvals, eigvecs = np.empty((k, d)), np.empty((k, d, d))
     for i in range(k):
         s = diagonal[i, 0]
         if not np.all(diagonal[i] == s):
-            eigvals[i], eigvecs[i] = np.linalg.eigh(
-                dense_covs("low_rank", None, factors[i : i + 1], diagonal[i : i + 1])[0]
-            )
+            root = np.concatenate([factors[i], np.diag(np.sqrt(diagonal[i]))], axis=1)
+            u, sv, _ = np.linalg.svd(root, full_matrices=False)  # (d, d), (d,)
+            eigvals[i], eigvecs[i] = sv[::-1] ** 2, u[:, ::-1]
             continue
         u, sv, _ = np.linalg.svd(factors[i], full_matrices=False)  # (d, m), m = min(d, r)
         m = sv.size

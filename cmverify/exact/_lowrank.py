@@ -29,10 +29,11 @@ Nothing forms a ``d × d`` array except the Jacobian (whose output is ``d × d``
 **Accuracy.** ``h = e ⊙ y − α² e ⊙ F ũ`` subtracts two terms that are each up to
 ``κ = 1 + α² ‖F‖² / min E`` times the result in the directions of ``F``: the relative
 error is about ``κ`` units of rounding (the eigenbasis route's is about one). For the
-catalogue's mixtures ``κ ≤ 1e3``. Where the factors span every direction (``r ≥ d``)
-nothing is saved and nothing keeps ``κ`` small (``D = 1e-8`` at ``t = 1e-6``: 6e-7 off), so
-:class:`~cmverify.exact.MixturePath` takes the eigenbasis route for such a mixture
-(``O(K d²) ≤ O(K d r)`` per point, from the factors' eigenpairs). Rows far from the data (Mahalanobis term above
+catalogue's mixtures ``κ ≤ 1e3``. With an uneven ``D_k`` the solve with ``M`` loses as much
+again (``eps κ²``: 2.7e6 times the score at ``D = (1e-12, 1, 1)``, ``t = 1e-8``, found in
+review), and where the factors span every direction (``r ≥ d``) nothing is saved (``D =
+1e-8`` at ``t = 1e-6``: 6e-7 off): :func:`takes_woodbury` sends both to the eigenbasis
+route (``O(K d²)`` per point). Rows far from the data (Mahalanobis term above
 ``2^20``, the direct route's limit, :data:`~cmverify.exact._evaluation.MAX_DIRECT_Q`) are
 redone by the eigenbasis route of the dense covariances, formed on first need.
 """
@@ -49,7 +50,7 @@ from ._evaluation import BLOCK_ENTRIES, MAX_DIRECT_Q, normalize
 from ._gram import GramVelocity
 from ._mixture import _LOG_2PI, GaussianMixture
 
-__all__ = ["LOW_RANK_QUANTITIES", "LowRankEvaluator"]
+__all__ = ["LOW_RANK_QUANTITIES", "WOODBURY_MAX_KAPPA", "LowRankEvaluator", "takes_woodbury"]
 
 #: The quantities a low-rank mixture evaluates by Woodbury (the rest: eigenbasis route).
 LOW_RANK_QUANTITIES = frozenset(
@@ -57,6 +58,30 @@ LOW_RANK_QUANTITIES = frozenset(
 )
 
 _KEYS = ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian")
+
+#: Largest ``κ₀ = 1 + ‖F_k‖² / min D_k`` (``κ`` at ``t = 0``, its largest) for which a
+#: mixture with an uneven diagonal takes the Woodbury route (module docstring).
+WOODBURY_MAX_KAPPA = 1e3
+
+
+def takes_woodbury(mixture: GaussianMixture) -> bool:
+    """Whether a low-rank mixture takes the Woodbury route (else the eigenbasis route, from
+    the SVD of ``[F_k, diag(√D_k)]``). Not where the factors span every direction
+    (``r ≥ d``: nothing saved), nor where an uneven ``D_k`` makes ``κ₀`` exceed
+    :data:`WOODBURY_MAX_KAPPA`: there ``M`` is as ill-conditioned as ``κ`` and the error
+    grows like ``eps κ²`` (d = 3, r = 2, ``D = (D_min, 1, ½)``, mpmath: 3e-13 at ``κ₀ =
+    1.4e3``, 6e-9 at 9e4, 3e-2 at 6e8; the eigenbasis route ≤ 6e-15 throughout). An even
+    ``D_k = s_k 1`` keeps ``M`` diagonal (the factors rotated to orthogonal columns): as
+    accurate as the eigenbasis route for any ``s_k``."""
+    factors, diag = mixture.factors, mixture.diagonal_term
+    if factors.shape[2] >= mixture.dim:
+        return False
+    if np.all(diag == diag[:, :1]):
+        return True
+    if factors.shape[2] == 0:  # no factors: Σ_k = diag(D_k), nothing cancels
+        return True
+    top = np.linalg.eigvalsh(np.matmul(np.swapaxes(factors, 1, 2), factors))[:, -1]
+    return bool(np.all(1.0 + top / diag.min(axis=1) <= WOODBURY_MAX_KAPPA))
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from ._covariance import marginal_mixture
 from ._evaluation import Coefficients, Evaluation, Evaluator, Terms, caller_rows, finite_rows
 from ._gram import GramVelocity
 from ._jacobian import first_pass, jacobian_blocks, points_last, velocity_jacobian
-from ._lowrank import LOW_RANK_QUANTITIES, LowRankEvaluator
+from ._lowrank import LOW_RANK_QUANTITIES, LowRankEvaluator, takes_woodbury
 from ._mixture import GaussianMixture
 from ._posterior import PosteriorMixture, posterior_of
 from ._scaled import evaluate_scaled
@@ -92,9 +92,8 @@ class MixturePath:
         self._interpolant = interpolant
         self._dense: Evaluator | None = None
         self._lowrank: LowRankEvaluator | None = None
-        # r ≥ d: Woodbury's cancellation in every direction (6e-7 off at d = r = 1, D =
-        # 1e-8, t = 1e-6), nothing saved: the eigenbasis route (._lowrank's Accuracy)
-        if mixture.structure == "low_rank" and mixture.factors.shape[2] < mixture.dim:
+        # r ≥ d, or an uneven D with κ₀ > 1e3: the eigenbasis route (._lowrank's Accuracy)
+        if mixture.structure == "low_rank" and takes_woodbury(mixture):
             self._lowrank = LowRankEvaluator(mixture, interpolant)
             self._product = self._lowrank.gram
         else:
