@@ -23,7 +23,7 @@ NARROW = 4
 def row_sums(z):
     """``z.sum(axis=1)`` of an ``(n, d)`` numpy array or torch tensor."""
     d = z.shape[1]
-    if d <= NARROW:
+    if 0 < d <= NARROW:
         acc = z[:, 0] + 0.0  # a copy, also of a view
         for j in range(1, d):
             acc += z[:, j]
@@ -34,7 +34,7 @@ def row_sums(z):
 def row_squares(z):
     """``(z * z).sum(axis=1)``."""
     d = z.shape[1]
-    if d <= NARROW:
+    if 0 < d <= NARROW:
         acc = z[:, 0] * z[:, 0]
         for j in range(1, d):
             acc += z[:, j] * z[:, j]

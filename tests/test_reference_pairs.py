@@ -196,3 +196,27 @@ def test_shards_in_threads_of_one_process(tmp_path):
         )
     assert sorted(s.start for s in done) == list(range(0, 16, 2))
     assert len(list(tmp_path.glob("shard-*.npz"))) == 8
+
+
+def test_leftovers_of_a_quick_rerun_are_removed_by_a_later_call(tmp_path):
+    """Ctrl-C and an immediate rerun: the interrupted write's temporary file is younger
+    than ``STALE_SECONDS``, so the completed shard keeps its ``.partial`` folder (it might
+    be another process's write); a later call that finds the shard complete removes it,
+    and a stale temporary file of the shard's own ``.npz`` beside it (found in review)."""
+    partial = tmp_path / "shard-00000-of-00001.partial"
+    partial.mkdir()
+    fresh = partial / ".chunk-00000.npz.999.abcd1234.tmp"
+    fresh.write_bytes(b"PK")
+    beside = tmp_path / ".shard-00000-of-00001.npz.999.abcd1234.tmp"
+    beside.write_bytes(b"PK")
+    cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=tmp_path)
+    assert fresh.exists() and beside.exists()  # young: kept
+    old = time.time() - 2 * _pairs.STALE_SECONDS
+    for tmp in (fresh, beside):
+        os.utime(tmp, (old, old))
+    again = cmv.reference_pairs("eight_gaussians", 30, (0, 1), out=tmp_path)
+    assert again.stop == 30 and not partial.exists() and not beside.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "manifest.json",
+        "shard-00000-of-00001.npz",
+    ]

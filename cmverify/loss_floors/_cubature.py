@@ -250,7 +250,8 @@ def _halve(centre: np.ndarray, half: np.ndarray, axis: np.ndarray) -> tuple[np.n
 
 def aligned_rotations(path: MixturePath, t: float) -> np.ndarray:
     """Orthogonal ``Q_j`` ``(K, d, d)`` turning each component's whitened coordinates so that
-    the first axis points at the nearest other component's centre (:func:`~cmverify.loss_floors.
+    the first axis points at the nearest other component's centre (not one that coincides
+    with its own; the first of equals) (:func:`~cmverify.loss_floors.
     _rules.landmarks`): where responsibilities switch between the two, a sheet about normal
     to that direction (exactly, for equal covariances), the boxes then split along one axis
     instead of resolving an oblique sheet along all (``N(0, I)`` is invariant, the box keeps

@@ -304,6 +304,8 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
         # (the largest rule ≤ 9/16 of the budget per component: three components in d = 2
         # had spent 65,472 of 65,536 on 8 … 128 per axis, the cubature none; review)
         per_component = min(HERMITE_NODES, (9 * max_solves) // (16 * k))
+        if progress is not None:
+            progress(f"MeanFlow floor at (t, r) = ({t:g}, {r:g}): Gauss–Hermite rules first")
         rule = hermite_rule(rules_path, r, h_rules, rtol, FIRST_ORDER[m], per_component, MAX_ORDER)
         error = rule.error_estimate + worst[0] * abs(rule.value)
         hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite" + suffix)
@@ -315,7 +317,8 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
 
     edges = starting_edges(k, m, max_solves - spent)
     label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), cubature"
-    report = throttled(progress, label, rtol)
+    lines = throttled(progress, label, rtol)  # with the estimate's other terms, as recorded
+    report = lines and (lambda n, v, e: lines(n, v, e + gap + worst[0] * abs(v)))
     cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, edges, report)
     error = cub.error_estimate + worst[0] * abs(cub.value)
     nodes = spent + cub.nodes
@@ -346,8 +349,8 @@ def meanflow_quadrature(
     :class:`~cmverify.reference.AccuracyWarning` where the error estimate stayed above
     ``rtol`` within the budget. ``nodes`` counts integrand evaluations: where none is a
     Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
-    does not apply. ``progress``: called with a line every few seconds while the cubature
-    runs."""
+    does not apply. ``progress``: called with a line when the Gauss–Hermite rules start
+    and every few seconds while the cubature runs (``d ≥ 2``; what it raises propagates)."""
     path, t_arr, r_arr = _check(path, t, r)
     if rtol is None:
         rtol = DEFAULT_RTOL[path.dim]
@@ -385,8 +388,8 @@ def meanflow(
     average velocity ``u(·, r, t)`` (module docstring), to an error estimate ≤ 1e-7
     relative in ``d = 1`` and 1e-6 in ``d = 2 … 4`` where the rules reach it within their
     budgets of Jacobian solves, with an :class:`~cmverify.reference.AccuracyWarning` where
-    they do not (:func:`meanflow_quadrature` gives each value's record). A float for float
-    ``t`` and ``r``, else an array over their broadcast."""
+    they do not (:func:`meanflow_quadrature` gives each value's record; ``progress`` as
+    there). A float for float ``t`` and ``r``, else an array over their broadcast."""
     records = meanflow_quadrature(path, t, r, progress=progress)
     values = np.array([rec.value for rec in records])
     scalar = np.ndim(as_times(t, name="t")) == 0 and np.ndim(as_times(r, name="r")) == 0

@@ -25,8 +25,10 @@ Files in ``out`` (format ``FORMAT``):
   written atomically
   once the shard is complete;
 - while a shard runs, ``shard-….partial/chunk-KKKKK.npz``, one per ``CHUNK`` rows: an
-  interrupted shard resumes from its last complete chunk (the folder, with any temporary
-  file an interruption left in it, is removed once the shard is complete).
+  interrupted shard resumes from its last complete chunk. The folder is removed once the
+  shard is complete, with the temporary files that interrupted writes left in it (or
+  beside the shard's file) once they are a minute old: a call that finds the shard
+  complete removes what a quick rerun had to leave.
 
 Every chunk and shard file carries ``run``, the run's parameters as JSON: a file of
 another run (a manifest deleted to "reset" the folder, say) is refused, never mixed in; a
@@ -225,6 +227,8 @@ def reference_pairs(
     begun = time.perf_counter()
     if not final.exists():
         _compute(flow, partial, final, start, stop, seed, run, progress)
+    else:
+        _remove_leftovers(partial, final)
     data = _read(final, run)
     if data is None:
         raise ValueError(f"{final} is corrupt (cannot be read); delete it to compute it again")
@@ -300,7 +304,16 @@ def _compute(flow, partial, final, start, stop, seed, run, progress) -> None:
     _save(final, run=np.array(run), rows=np.arange(start, stop), **out)
     for k in range(len(chunks)):
         (partial / f"chunk-{k:05d}.npz").unlink(missing_ok=True)
-    for tmp in partial.glob(".chunk-*.tmp"):  # an interrupted write's, untouched since
+    _remove_leftovers(partial, final)
+
+
+def _remove_leftovers(partial: pathlib.Path, final: pathlib.Path) -> None:
+    """Once the shard is complete: the temporary files of interrupted writes (in
+    ``partial``, and of ``final`` beside it) untouched for :data:`STALE_SECONDS`, then
+    ``partial`` if that leaves it empty (a younger file, maybe another process's write,
+    stays for a later call)."""
+    leftovers = [*partial.glob(".chunk-*.tmp"), *final.parent.glob(f".{final.name}.*.tmp")]
+    for tmp in leftovers:
         try:
             if tmp.stat().st_mtime < time.time() - STALE_SECONDS:
                 tmp.unlink()
@@ -308,5 +321,5 @@ def _compute(flow, partial, final, start, stop, seed, run, progress) -> None:
             pass
     try:
         partial.rmdir()
-    except OSError:  # another process's temporary file, or already removed
+    except OSError:  # not empty, or already removed
         pass
