@@ -401,3 +401,6 @@ def test_progress_lines_report_the_cubature(monkeypatch):
     assert f"error estimate {rec.error_estimate / rec.value:.1e} of it" in lines[-1]
     with pytest.raises(TypeError, match="progress must be callable"):
         loss_floors.meanflow(path, 0.5, 0.1, progress="stderr")
+    with pytest.warns(AccuracyWarning, match="above rtol"):  # meanflow takes the options too
+        value = loss_floors.meanflow(path, 0.5, 0.1, rtol=1e-6, max_solves=4_000)
+    assert value == rec.value

@@ -34,7 +34,7 @@ component and three quarters of ``max_solves`` (not trusted where a component of
 is much narrower than another or far out in its tail, :func:`~cmverify.loss_floors.
 _flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptive Genz–Malik cubature
 (:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
-:data:`CUBATURE_NODES`), from the finest starting partition whose double fits in it —
+:data:`DEFAULT_MAX_SOLVES`), from the finest starting partition whose double fits in it —
 ``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component (by default in ``d = 2``),
 else 4, 3 or 2 intervals per axis (``COARSER_EDGES``), each component's boxes turned to
 face its nearest neighbour (:func:`._cubature.aligned_rotations`). Where the mixture does
@@ -42,10 +42,10 @@ not reduce, the integrand is a ridge along the curved boundaries between compone
 ``p_r``, where ``∇X_{t→r}`` stretches (random_mixture(3, 3, 0) at (0.8, 0.4): 30 times
 its size inside the components), that no tensor rule aligns with (data-side Gauss–Hermite
 moved by 1e-3 from 16 to 24 nodes per axis): the cubature's estimate falls 5–8 times per
-doubling of ``max_solves``, from ~2e-3 (d = 3) and ~1e-1 (d = 4) at the default budget
-(30–40 s, warned). 1e-6 took 1.6e6 and 2.0e6 solves in d = 3 (random_mixture(3, 2, 0) at
-(0.5, 0.1), (3, 3, 0) at (0.8, 0.4): 9 and 10 min here) and is ~7e6 away in d = 4 (extrapolated)
-(benchmarks/meanflow_general.py, RESULTS.md). Where neither rule converges, the smaller
+doubling of ``max_solves``, from ~2e-3 (d = 3) and ~1e-1 (d = 4) at 2^16 solves (30–40
+s). 1e-6 took 1.6e6 and 2.0e6 solves in d = 3, within its default budget
+(random_mixture(3, 2, 0) at (0.5, 0.1), (3, 3, 0) at (0.8, 0.4): 9 and 10 min here), and
+is ~7e6 away in d = 4, extrapolated (benchmarks/meanflow_general.py, RESULTS.md). Where neither rule converges, the smaller
 estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
@@ -90,7 +90,6 @@ says so).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import warnings
 from collections.abc import Callable
 
@@ -101,10 +100,10 @@ from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow, SolverFailure
 from . import _reduction
 from ._adjugate import adjugate, node_error
+from ._arguments import check_options, check_times
 from ._cubature import COARSER_EDGES, cubature_rule, starting_edges, starting_solves
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
 from ._flow_matching import (
-    MAX_DIM,
     FloorQuadrature,
     flow_matching_quadrature,
     tensor_rules_apply,
@@ -133,30 +132,12 @@ GAP_PROBE_STEPS = 800
 #: The loosest tolerance of a node's Jacobian solve (``rtol/100``, at most this): 0.23 ms a
 #: solve against 0.35 at 1e-10 in d = 3, its error ≤ 2e-8 of the floor.
 NODE_RTOL = 1e-8
-#: Default budget of Jacobian solves of one floor (``max_solves``).
+#: Default budget of Jacobian solves of one floor (``max_solves``) where its rules run in
+#: ``d = 2`` (and on a line), and by the rules' dimension: in d = 3 what 1e-6 took for
+#: mixtures that do not reduce (1.6–2.0e6 solves, 9–10 min), in d = 4 a few minutes (1e-6
+#: is ~7e6 solves away there: pass more).
 CUBATURE_NODES = 2**16
-
-
-def _check(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray, np.ndarray]:
-    if not isinstance(path, MixturePath):
-        raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
-    if path.dim > MAX_DIM:
-        raise ValueError(
-            f"the floors' quadrature rules are limited to d ≤ {MAX_DIM} (adaptive cubature "
-            f"costs 2^d nodes a box), got d = {path.dim}"
-        )
-    t_arr, r_arr = np.atleast_1d(as_times(t, name="t")), np.atleast_1d(as_times(r, name="r"))
-    if t_arr.ndim != 1 or r_arr.ndim != 1:
-        raise ValueError("t and r must be floats or 1-d arrays")
-    t_arr, r_arr = np.broadcast_arrays(t_arr, r_arr)
-    bad = r_arr > t_arr
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"MeanFlow's u(z, r, t) has r ≤ t (X_{{t→r}} towards the data), got r = "
-            f"{float(r_arr[i])!r} > t = {float(t_arr[i])!r}"
-        )
-    return path, t_arr.astype(np.float64), r_arr.astype(np.float64)
+DEFAULT_MAX_SOLVES = {2: CUBATURE_NODES, 3: 2**21, 4: 2**18}
 
 
 def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, progress):
@@ -285,6 +266,8 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
             f"{_reduction.line_start(k)} Jacobian solves (its starting partition)"
         )
     m = rules_path.dim
+    if budget is None:
+        max_solves = DEFAULT_MAX_SOLVES[m]
     start = starting_solves(k, m, COARSER_EDGES[-1])
     # three Gauss–Hermite rules (the fewest that can converge) at the first orders
     three = k * sum((FIRST_ORDER[m] * 2**i) ** m for i in range(3))
@@ -341,29 +324,20 @@ def meanflow_quadrature(
     with its quadrature record (module docstring); ``rtol`` defaults to
     :data:`DEFAULT_RTOL` of the dimension, ``max_solves`` bounds the Jacobian solves of
     each floor in ``d ≥ 2``, Gauss–Hermite and cubature together (default
-    :data:`CUBATURE_NODES`, or twice the line rule's starting partition where that is more:
-    768 solves per component; a larger budget buys
-    accuracy where the default does not reach ``rtol``: about 0.3–2.5 ms a solve here,
-    6 ms for ill-conditioned components (it bounds solves, not time);
+    :data:`DEFAULT_MAX_SOLVES` by the rules' dimension — 2^16, 2^21, 2^18 in d = 2, 3, 4 —
+    or on a line twice the rule's starting partition where that is more: 768 solves per
+    component; a larger budget buys accuracy where the default does not reach ``rtol``:
+    about 0.2–2.5 ms a solve here, 6 ms for ill-conditioned components (it bounds solves,
+    not time);
     the cubature runs only where twice its starting partition fits in what is left). An
     :class:`~cmverify.reference.AccuracyWarning` where the error estimate stayed above
     ``rtol`` within the budget. ``nodes`` counts integrand evaluations: where none is a
     Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
     does not apply. ``progress``: called with a line when the Gauss–Hermite rules start
     and every few seconds while the cubature runs (``d ≥ 2``; what it raises propagates)."""
-    path, t_arr, r_arr = _check(path, t, r)
-    if rtol is None:
-        rtol = DEFAULT_RTOL[path.dim]
-    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
-        raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    if max_solves is not None and (
-        isinstance(max_solves, bool)
-        or not isinstance(max_solves, int | np.integer)
-        or max_solves < 1
-    ):
-        raise ValueError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress must be callable (a str → None), got {progress!r}")
+    path, t_arr, r_arr = check_times(path, t, r)
+    rtol = DEFAULT_RTOL[path.dim] if rtol is None else rtol
+    check_options(rtol, max_solves, progress)
     path = _reduction.centred(path)
     flow = ReferenceFlow(path, rtol=max(1e-10, min(NODE_RTOL, rtol / 100)))
     records = [
@@ -382,15 +356,22 @@ def meanflow_quadrature(
 
 
 def meanflow(
-    path: MixturePath, t: object, r: object, *, progress: Callable[[str], None] | None = None
+    path: MixturePath,
+    t: object,
+    r: object,
+    *,
+    rtol: float | None = None,
+    max_solves: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> float | np.ndarray:
     """``E ‖∇X_{t→r}(x_t)(v_c − v(t, x_t))‖²``: the unweighted MeanFlow loss of the exact
     average velocity ``u(·, r, t)`` (module docstring), to an error estimate ≤ 1e-7
     relative in ``d = 1`` and 1e-6 in ``d = 2 … 4`` where the rules reach it within their
     budgets of Jacobian solves, with an :class:`~cmverify.reference.AccuracyWarning` where
-    they do not (:func:`meanflow_quadrature` gives each value's record; ``progress`` as
-    there). A float for float ``t`` and ``r``, else an array over their broadcast."""
-    records = meanflow_quadrature(path, t, r, progress=progress)
+    they do not (:func:`meanflow_quadrature` gives each value's record; ``rtol``,
+    ``max_solves`` and ``progress`` as there). A float for float ``t`` and ``r``, else an
+    array over their broadcast."""
+    records = meanflow_quadrature(path, t, r, rtol=rtol, max_solves=max_solves, progress=progress)
     values = np.array([rec.value for rec in records])
     scalar = np.ndim(as_times(t, name="t")) == 0 and np.ndim(as_times(r, name="r")) == 0
     return float(values[0]) if scalar else values

@@ -1,0 +1,53 @@
+"""Validation of the MeanFlow floor's arguments (loss-floors layer)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+
+import numpy as np
+
+from .._validation import as_times
+from ..exact import MixturePath
+from ._flow_matching import MAX_DIM
+
+__all__ = ["check_options", "check_times"]
+
+
+def check_times(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray, np.ndarray]:
+    """``(path, t, r)`` validated: a mixture path of ``d ≤ MAX_DIM``, times broadcast to
+    1-d float64 arrays with ``r ≤ t``."""
+    if not isinstance(path, MixturePath):
+        raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
+    if path.dim > MAX_DIM:
+        raise ValueError(
+            f"the floors' quadrature rules are limited to d ≤ {MAX_DIM} (adaptive cubature "
+            f"costs 2^d nodes a box), got d = {path.dim}"
+        )
+    t_arr, r_arr = np.atleast_1d(as_times(t, name="t")), np.atleast_1d(as_times(r, name="r"))
+    if t_arr.ndim != 1 or r_arr.ndim != 1:
+        raise ValueError("t and r must be floats or 1-d arrays")
+    t_arr, r_arr = np.broadcast_arrays(t_arr, r_arr)
+    bad = r_arr > t_arr
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"MeanFlow's u(z, r, t) has r ≤ t (X_{{t→r}} towards the data), got r = "
+            f"{float(r_arr[i])!r} > t = {float(t_arr[i])!r}"
+        )
+    return path, t_arr.astype(np.float64), r_arr.astype(np.float64)
+
+
+def check_options(rtol: object, max_solves: object, progress: Callable | None) -> None:
+    """``ValueError``/``TypeError`` unless ``0 < rtol < 1``, ``max_solves`` is ``None`` or a
+    whole number ≥ 1 and ``progress`` is ``None`` or callable."""
+    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
+        raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
+    if max_solves is not None and (
+        isinstance(max_solves, bool)
+        or not isinstance(max_solves, int | np.integer)
+        or max_solves < 1
+    ):
+        raise ValueError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable (a str → None), got {progress!r}")
