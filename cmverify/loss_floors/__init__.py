@@ -15,8 +15,8 @@
 Depends on the exact and reference floors.
 """
 
+from ._arguments import MAX_DIM as MAX_DIM
 from ._flow_matching import DEFAULT_RTOL as DEFAULT_RTOL
-from ._flow_matching import MAX_DIM as MAX_DIM
 from ._flow_matching import FloorQuadrature as FloorQuadrature
 from ._flow_matching import flow_matching as flow_matching
 from ._flow_matching import flow_matching_quadrature as flow_matching_quadrature

@@ -1,4 +1,4 @@
-"""Validation of the MeanFlow floor's arguments (loss-floors layer)."""
+"""Validation of the floors' arguments and their dimension limit (loss-floors layer)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import numpy as np
 
 from .._validation import as_times
 from ..exact import MixturePath
-from ._flow_matching import MAX_DIM
 
-__all__ = ["check_options", "check_times"]
+__all__ = ["MAX_DIM", "check_options", "check_path", "check_times"]
+
+#: The largest dimension the floors reach (cubature: ``2^d + 2d² + 2d + 1`` nodes a box).
+MAX_DIM = 4
 
 
-def check_times(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray, np.ndarray]:
-    """``(path, t, r)`` validated: a mixture path of ``d ≤ MAX_DIM``, times broadcast to
-    1-d float64 arrays with ``r ≤ t``."""
+def check_path(path: object) -> MixturePath:
+    """``path`` if it is a :class:`~cmverify.exact.MixturePath` of ``d ≤`` :data:`MAX_DIM`."""
     if not isinstance(path, MixturePath):
         raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
     if path.dim > MAX_DIM:
@@ -24,6 +25,13 @@ def check_times(path: object, t: object, r: object) -> tuple[MixturePath, np.nda
             f"the floors' quadrature rules are limited to d ≤ {MAX_DIM} (adaptive cubature "
             f"costs 2^d nodes a box), got d = {path.dim}"
         )
+    return path
+
+
+def check_times(path: object, t: object, r: object) -> tuple[MixturePath, np.ndarray, np.ndarray]:
+    """``(path, t, r)`` validated: a mixture path of ``d ≤ MAX_DIM``, times broadcast to
+    1-d float64 arrays with ``r ≤ t``."""
+    path = check_path(path)
     t_arr, r_arr = np.atleast_1d(as_times(t, name="t")), np.atleast_1d(as_times(r, name="r"))
     if t_arr.ndim != 1 or r_arr.ndim != 1:
         raise ValueError("t and r must be floats or 1-d arrays")

@@ -44,6 +44,7 @@ import numpy as np
 from .._validation import as_times
 from ..exact import MixturePath
 from ..reference import AccuracyWarning
+from ._arguments import check_path
 from ._cubature import FIRST_EDGES, cubature_rule
 from ._rules import (
     RuleResult,
@@ -57,8 +58,6 @@ __all__ = ["FloorQuadrature", "flow_matching", "flow_matching_quadrature"]
 
 #: First Gauss–Hermite order per axis, by dimension; doubled until converged.
 FIRST_ORDER = {2: 8, 3: 8, 4: 8}
-#: The largest dimension the floors reach (cubature: ``2^d + 2d² + 2d + 1`` nodes a box).
-MAX_DIM = 4
 #: The Gauss–Hermite rules tried first: nodes per component (``q^d``), and per axis.
 HERMITE_NODES = 2**20
 MAX_ORDER = 1024
@@ -140,17 +139,6 @@ class FloorQuadrature:
             object.__setattr__(self, "r", float(self.r))
 
 
-def _check(path: object) -> MixturePath:
-    if not isinstance(path, MixturePath):
-        raise TypeError(f"path must be a MixturePath, got {type(path).__name__}")
-    if path.dim > MAX_DIM:
-        raise ValueError(
-            f"the floors' quadrature rules are limited to d ≤ {MAX_DIM} (adaptive cubature "
-            f"costs 2^d nodes a box), got d = {path.dim}"
-        )
-    return path
-
-
 def expectation(
     path: MixturePath,
     t: float,
@@ -201,7 +189,7 @@ def flow_matching_quadrature(
     quadrature record (module docstring); ``rtol`` defaults to :data:`DEFAULT_RTOL` of the
     path's dimension. An :class:`~cmverify.reference.AccuracyWarning` where the error
     estimate stayed above ``rtol`` within the rules' budgets."""
-    path = _check(path)
+    path = check_path(path)
     rtol = _rtol(path, rtol)
     times = np.atleast_1d(as_times(t))
     if times.ndim != 1:
