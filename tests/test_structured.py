@@ -88,10 +88,11 @@ def test_hot_path_forms_no_dense_array():
     mix = GaussianMixture.low_rank(
         np.ones(k) / k,
         rng.normal(size=(k, d)),
-        rng.normal(size=(k, d, r)) * 0.3,
-        rng.uniform(0.1, 1.0, (k, d)),
+        rng.normal(size=(k, d, r)) * 0.2,
+        rng.uniform(0.5, 1.0, (k, d)),
     )
     path = MixturePath(mix)
+    assert path._lowrank is not None  # κ₀ ≤ 100: the Woodbury route (exact/_lowrank.py)
     x = rng.normal(size=(20, d))
     for name in QUANTITIES[:-1]:
         getattr(path, name)(rng.uniform(size=20), x)
@@ -317,8 +318,18 @@ def test_product_route_checks_the_split_of_every_likely_component():
     assert _relative(MixturePath(mix).velocity(t, x), _eigenbasis_path(mix).velocity(t, x)) <= 1e-12
 
 
+#: Found in the second review: ``κ₀ ≈ 999``, then under the eigenbasis route's threshold
+#: (1e3, now 100): Woodbury's score 6.8e-12 off at ``t = 1e-3``.
+ADVERSARIAL_F = [
+    [-0.3288239040579627, -0.7921467553588982],
+    [0.45495807124085547, -0.09919805171738795],
+    [0.5452887139646817, -0.6071856998706371],
+]
+
+
 @pytest.mark.parametrize(
-    "d, r, smallest", [(1, 1, None), (3, 3, None), (3, 5, None), (3, 2, 1e-12), (4, 2, 1e-8)]
+    "d, r, smallest",
+    [(1, 1, None), (3, 3, None), (3, 5, None), (3, 2, 1e-12), (4, 2, 1e-8), (3, 2, "review")],
 )
 def test_ill_conditioned_woodbury_cases_keep_the_contract(d, r, smallest):
     """``r ≥ d``: Woodbury's two terms are each ``κ ≈ α²‖F‖²/E`` times the result in every
@@ -326,7 +337,7 @@ def test_ill_conditioned_woodbury_cases_keep_the_contract(d, r, smallest):
     review); an uneven ``D`` with a tiny entry (``smallest``; the others 1 and ½) makes the
     solve with ``M`` lose ``eps κ²`` (``r < d``: 2.7e6 times the score at ``D = (1e-12, 1,
     1)``, found in review). Both take the eigenbasis route (from the SVD of ``[F,
-    diag(√D)]``). Truth: the score and velocity in 40-digit arithmetic from the factors
+    diag(√D)]``), as does the second review's ``κ₀ = 999`` ("review"). Truth: the score and velocity in 40-digit arithmetic from the factors
     (``h = C⁻¹ y`` by LU)."""
     import mpmath as mp
 
@@ -336,7 +347,10 @@ def test_ill_conditioned_woodbury_cases_keep_the_contract(d, r, smallest):
     weights, means = np.array([0.4, 0.6]), rng.standard_normal((k, d))
     factors = rng.standard_normal((k, d, r))
     diagonal = np.full((k, d), s)
-    if smallest is not None:
+    if smallest == "review":  # both components the review's
+        factors = np.array([ADVERSARIAL_F, ADVERSARIAL_F])
+        diagonal[:] = [0.0010396072658163374, 1.0, 0.5]
+    elif smallest is not None:
         diagonal[:] = np.where(np.arange(d) == 0, smallest, np.where(np.arange(d) % 2, 1.0, 0.5))
     mix = GaussianMixture.low_rank(weights, means, factors, diagonal)
     interpolant = Interpolant.linear()

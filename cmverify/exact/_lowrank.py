@@ -31,7 +31,7 @@ Nothing forms a ``d × d`` array except the Jacobian (whose output is ``d × d``
 error is about ``κ`` units of rounding (the eigenbasis route's is about one). For the
 catalogue's mixtures ``κ ≤ 1e3``. With an uneven ``D_k`` the solve with ``M`` loses as much
 again (``eps κ²``: 2.7e6 times the score at ``D = (1e-12, 1, 1)``, ``t = 1e-8``, found in
-review), and where the factors span every direction (``r ≥ d``) nothing is saved (``D =
+review; so above ``κ₀ = 100``), and where the factors span every direction (``r ≥ d``) nothing is saved (``D =
 1e-8`` at ``t = 1e-6``: 6e-7 off): :func:`takes_woodbury` sends both to the eigenbasis
 route (``O(K d²)`` per point). Rows far from the data (Mahalanobis term above
 ``2^20``, the direct route's limit, :data:`~cmverify.exact._evaluation.MAX_DIRECT_Q`) are
@@ -61,7 +61,7 @@ _KEYS = ("alpha", "sigma", "dalpha", "alpha_dalpha", "sigma_dsigma", "wronskian"
 
 #: Largest ``κ₀ = 1 + ‖F_k‖² / min D_k`` (``κ`` at ``t = 0``, its largest) for which a
 #: mixture with an uneven diagonal takes the Woodbury route (module docstring).
-WOODBURY_MAX_KAPPA = 1e3
+WOODBURY_MAX_KAPPA = 1e2
 
 
 def takes_woodbury(mixture: GaussianMixture) -> bool:
@@ -70,7 +70,10 @@ def takes_woodbury(mixture: GaussianMixture) -> bool:
     (``r ≥ d``: nothing saved), nor where an uneven ``D_k`` makes ``κ₀`` exceed
     :data:`WOODBURY_MAX_KAPPA`: there ``M`` is as ill-conditioned as ``κ`` and the error
     grows like ``eps κ²`` (d = 3, r = 2, ``D = (D_min, 1, ½)``, mpmath: 3e-13 at ``κ₀ =
-    1.4e3``, 6e-9 at 9e4, 3e-2 at 6e8; the eigenbasis route ≤ 6e-15 throughout). An even
+    1.4e3``, 6e-9 at 9e4, 3e-2 at 6e8, and 7e-12 at 999 for an adversarial ``F``, found in
+    the second review; the eigenbasis route ≤ 6e-15 throughout; ``eps κ₀² ≈ 1e-12`` at the
+    threshold). One step of iterative refinement of ``h`` was tried: the score to 1e-16
+    there, but the velocity's ``F ũ + D ⊙ h`` still cancels (2.1e-12 at ``κ₀ = 999``). An even
     ``D_k = s_k 1`` keeps ``M`` diagonal (the factors rotated to orthogonal columns): as
     accurate as the eigenbasis route for any ``s_k``."""
     factors, diag = mixture.factors, mixture.diagonal_term

@@ -92,7 +92,7 @@ class MixturePath:
         self._interpolant = interpolant
         self._dense: Evaluator | None = None
         self._lowrank: LowRankEvaluator | None = None
-        # r ≥ d, or an uneven D with κ₀ > 1e3: the eigenbasis route (._lowrank's Accuracy)
+        # r ≥ d, or an uneven D with κ₀ > 100: the eigenbasis route (._lowrank's Accuracy)
         if mixture.structure == "low_rank" and takes_woodbury(mixture):
             self._lowrank = LowRankEvaluator(mixture, interpolant)
             self._product = self._lowrank.gram
