@@ -120,6 +120,9 @@ def test_the_cli_writes_a_shard_and_refuses_a_bad_shard(tmp_path, capsys):
     assert "--shard must be I/M" in capsys.readouterr().err
     assert main([*argv[:-1], "3/3", "--out", str(tmp_path)]) == 2
     assert "0 ≤ I < M" in capsys.readouterr().err
+    # a negative index reaches the shard check (argparse had taken it for an option)
+    assert main([*argv[:-1], "-1/3", "--out", str(tmp_path)]) == 2
+    assert "--shard must be I/M, e.g. 0/8, got '-1/3'" in capsys.readouterr().err
 
 
 def test_the_dask_example_on_a_local_cluster(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -229,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cmverify's small matrices and networks, and safe on shared cores; try the "
             "number of idle cores for d in the hundreds)",
         )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_shard(sys.argv[1:] if argv is None else list(argv)))
     try:
         with _threads.limit_threads(args.threads):
             return int(args.func(args))
@@ -240,3 +241,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _joined_shard(argv: list[str]) -> list[str]:
+    """``--shard -1/4`` as ``--shard=-1/4``: argparse takes ``-1/4`` for an option and says
+    only "expected one argument"; joined, the shard check names what is wrong."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--shard" and i + 1 < len(argv) and re.fullmatch(r"-\d+/-?\d+", argv[i + 1]):
+            out.append(f"--shard={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
