@@ -41,11 +41,12 @@ face its nearest neighbour (:func:`._cubature.aligned_rotations`). Where the mix
 not reduce, the integrand is a ridge along the curved boundaries between components of
 ``p_r``, where ``∇X_{t→r}`` stretches (random_mixture(3, 3, 0) at (0.8, 0.4): 30 times
 its size inside the components), that no tensor rule aligns with (data-side Gauss–Hermite
-moved by 1e-3 from 16 to 24 nodes per axis): the cubature's estimate falls 5–8 times per
+moved by 1e-3 from 16 to 24 nodes per axis): the cubature's estimate falls 4–8 times per
 doubling of ``max_solves``, from ~2e-3 (d = 3) and ~1e-1 (d = 4) at 2^16 solves (30–40
 s). 1e-6 took 1.6e6 and 2.0e6 solves in d = 3, within its default budget
 (random_mixture(3, 2, 0) at (0.5, 0.1), (3, 3, 0) at (0.8, 0.4): 9 and 10 min here), and
-is ~7e6 away in d = 4, extrapolated (benchmarks/meanflow_general.py, RESULTS.md). Where neither rule converges, the smaller
+in d = 4 is hours away here (7.2e-6 after 8,352,968 solves, 52 min;
+benchmarks/meanflow_general.py, RESULTS.md). Where neither rule converges, the smaller
 estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
@@ -135,7 +136,7 @@ NODE_RTOL = 1e-8
 #: Default budget of Jacobian solves of one floor (``max_solves``) where its rules run in
 #: ``d = 2`` (and on a line), and by the rules' dimension: in d = 3 what 1e-6 took for
 #: mixtures that do not reduce (1.6–2.0e6 solves, 9–10 min), in d = 4 a few minutes (1e-6
-#: is ~7e6 solves away there: pass more).
+#: is hours away there: 7.2e-6 after 8,352,968 solves).
 CUBATURE_NODES = 2**16
 DEFAULT_MAX_SOLVES = {2: CUBATURE_NODES, 3: 2**21, 4: 2**18}
 
