@@ -337,8 +337,8 @@ def test_ill_conditioned_woodbury_cases_keep_the_contract(d, r, smallest):
     review); an uneven ``D`` with a tiny entry (``smallest``; the others 1 and ½) makes the
     solve with ``M`` lose ``eps κ²`` (``r < d``: 2.7e6 times the score at ``D = (1e-12, 1,
     1)``, found in review). Both take the eigenbasis route (from the SVD of ``[F,
-    diag(√D)]``), as does the second review's ``κ₀ = 999`` ("review"). Truth: the score and velocity in 40-digit arithmetic from the factors
-    (``h = C⁻¹ y`` by LU)."""
+    diag(√D)]``), as does the second review's ``κ₀ = 999`` ("review"). Truth: the score
+    and velocity in 40-digit arithmetic from the factors (``h = C⁻¹ y`` by LU)."""
     import mpmath as mp
 
     mp.mp.dps = 40

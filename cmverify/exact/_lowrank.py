@@ -29,13 +29,14 @@ Nothing forms a ``d × d`` array except the Jacobian (whose output is ``d × d``
 **Accuracy.** ``h = e ⊙ y − α² e ⊙ F ũ`` subtracts two terms that are each up to
 ``κ = 1 + α² ‖F‖² / min E`` times the result in the directions of ``F``: the relative
 error is about ``κ`` units of rounding (the eigenbasis route's is about one). For the
-catalogue's mixtures ``κ ≤ 1e3``. With an uneven ``D_k`` the solve with ``M`` loses as much
-again (``eps κ²``: 2.7e6 times the score at ``D = (1e-12, 1, 1)``, ``t = 1e-8``, found in
-review; so above ``κ₀ = 100``), and where the factors span every direction (``r ≥ d``) nothing is saved (``D =
-1e-8`` at ``t = 1e-6``: 6e-7 off): :func:`takes_woodbury` sends both to the eigenbasis
-route (``O(K d²)`` per point). Rows far from the data (Mahalanobis term above
-``2^20``, the direct route's limit, :data:`~cmverify.exact._evaluation.MAX_DIRECT_Q`) are
-redone by the eigenbasis route of the dense covariances, formed on first need.
+catalogue's mixtures ``κ ≤ 1e3``. With an uneven ``D_k`` the solve with ``M`` loses as
+much again (``eps κ²``: 2.7e6 times the score at ``D = (1e-12, 1, 1)``, ``t = 1e-8``,
+found in review; so above ``κ₀ = 100``), and where the factors span every direction
+(``r ≥ d``) nothing is saved (``D = 1e-8`` at ``t = 1e-6``: 6e-7 off):
+:func:`takes_woodbury` sends both to the eigenbasis route (``O(K d²)`` per point). Rows
+far from the data (Mahalanobis term above ``2^20``, the direct route's limit,
+:data:`~cmverify.exact._evaluation.MAX_DIRECT_Q`) are redone by the eigenbasis route of
+the dense covariances, formed on first need.
 """
 
 from __future__ import annotations

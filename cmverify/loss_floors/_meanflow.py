@@ -18,10 +18,10 @@ linear in ``v_c − v``:
 the flow-matching floor at ``r = t`` (``∇X_{t→t} = I``). ``Cov(v_c | x_t)`` is closed form
 (:meth:`~cmverify.exact.MixturePath.velocity_target_covariance`) and ``∇X_{t→r}`` comes
 from :meth:`~cmverify.reference.ReferenceFlow.solve_jacobian` (per trajectory to
-``rtol/100`` relative in Frobenius norm, within 1e-10 … :data:`NODE_RTOL`; each node's own error estimate is
-added to the rule's, ``2 ε |value|`` for the worst relative node error ``ε``), one batched
-solve per refinement of the rule
-(:mod:`cmverify.loss_floors._rules`: adaptive composite Gauss–Legendre in ``d = 1``).
+``rtol/100`` relative in Frobenius norm, within 1e-10 … :data:`NODE_RTOL`; each node's own
+error estimate is added to the rule's, ``2 ε |value|`` for the worst relative node error
+``ε``), one batched solve per refinement of the rule (:mod:`cmverify.loss_floors._rules`:
+adaptive composite Gauss–Legendre in ``d = 1``).
 In ``d = 2 … 4`` exact reductions come first (:mod:`._reduction`, one covariance shared by
 all components): a product of 1-d mixtures (a grid of modes) is the sum of their floors
 (``"gauss-legendre-product"``); means in a subspace that the covariance maps into itself
@@ -32,8 +32,8 @@ over it with a ``d``-dimensional Jacobian solve per node — on a line the adapt
 tensor Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES` per
 component and three quarters of ``max_solves`` (not trusted where a component of ``p_r``
 is much narrower than another or far out in its tail, :func:`~cmverify.loss_floors.
-_flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptive Genz–Malik cubature
-(:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
+_flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptive
+Genz–Malik cubature (:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
 :data:`DEFAULT_MAX_SOLVES`), from the finest starting partition whose double fits in it —
 ``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component (by default in ``d = 2``),
 else 4, 3 or 2 intervals per axis (``COARSER_EDGES``), each component's boxes turned to
