@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar
 
 import cmverify as cmv
 from cmverify import loss_floors
-from cmverify.loss_floors import _adjugate, _gaps, _meanflow, _reduction
+from cmverify.loss_floors import _adjugate, _data_side, _gaps, _meanflow, _reduction
 from cmverify.reference import AccuracyWarning, ReferenceFlow
 
 
@@ -257,6 +257,7 @@ def test_data_side_gauss_hermite_matches_the_one_dimensional_reduction(monkeypat
     and its estimate of the truth."""
     path, truth = _two_modes_on_a_line()
     _without_the_line_rule(monkeypatch)
+    monkeypatch.setattr(_meanflow, "iterated_applies", lambda path, t: False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", AccuracyWarning)
         (rec,) = loss_floors.meanflow_quadrature(path, 0.6, 0.3)
@@ -271,6 +272,7 @@ def test_data_side_cubature_matches_the_one_dimensional_reduction(monkeypatch):
     path, truth = _two_modes_on_a_line()
     _without_the_line_rule(monkeypatch)
     monkeypatch.setattr(_meanflow, "tensor_rules_apply", lambda path, t: False)
+    monkeypatch.setattr(_meanflow, "iterated_applies", lambda path, t: False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AccuracyWarning)  # the estimate is above 1e-6
         (rec,) = loss_floors.meanflow_quadrature(path, 0.6, 0.3, max_solves=2**15)
@@ -349,7 +351,7 @@ def test_a_gap_whose_probe_fails_leaves_the_estimate_infinite(monkeypatch):
     gap unknown: an infinite estimate, not converged. (Budget lowered here to fail fast;
     the line rule, which computes this floor, ruled out.)"""
     _without_the_line_rule(monkeypatch)
-    monkeypatch.setattr(_meanflow, "GAP_PROBE_STEPS", 20)
+    monkeypatch.setattr(_data_side, "GAP_PROBE_STEPS", 20)
     mixture = cmv.GaussianMixture([0.5, 0.5], [[-100.0, 0.0], [100.0, 0.0]], [np.eye(2)] * 2)
     path = cmv.MixturePath(mixture, cmv.Interpolant.linear())
     with pytest.warns(AccuracyWarning, match="above rtol"):

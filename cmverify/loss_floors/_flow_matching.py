@@ -99,24 +99,29 @@ class FloorQuadrature:
         value: the floor (the finer rule's value).
         error_estimate: 8 times the last difference of three Gauss–Hermite rules (or
             of the larger of the last two, :func:`~cmverify.loss_floors._rules.
-            hermite_rule`), the sum of the panels' ``|G16 − G16 on the halves|`` in ``d = 1``, the sum of
-            the boxes' null-rule estimates of the cubature (:func:`~cmverify.loss_floors.
-            _cubature.box_estimate`); each at least the rounding of its sum; for the
-            MeanFlow floor plus its nodes' own errors and the estimate of gaps of ``p_r``
-            beyond the rules' reach (:mod:`~cmverify.loss_floors._gaps`; ``inf`` where a
-            gap could not be probed). Upper estimates of the returned value's error where
-            the rules converge.
-        order: nodes per axis of the finer Gauss–Hermite rule; 16 (the Gauss–Legendre
-            nodes of a panel) in ``d = 1``; 7 (the degree) for the cubature.
+            hermite_rule`), the sum of the panels' ``|G16 − G16 on the halves|`` in
+            ``d = 1``, the sum of the boxes' null-rule estimates of the cubature
+            (:func:`~cmverify.loss_floors._cubature.box_estimate`), for the MeanFlow
+            floor's iterated rule (two components) 8 times the last difference of three
+            rules across plus the lines' estimates (:mod:`~cmverify.loss_floors.
+            _iterated`); each at least the rounding of its sum; for the MeanFlow floor plus
+            its nodes' own errors and the estimate of gaps of ``p_r`` beyond the rules'
+            reach (:mod:`~cmverify.loss_floors._gaps`; ``inf`` where a gap could not be
+            probed). Upper estimates of the returned value's error where the rules
+            converge.
+        order: nodes per axis of the finer Gauss–Hermite rule (for the iterated rule: of
+            the last rule across); 16 (the Gauss–Legendre nodes of a panel) in ``d = 1``; 7
+            (the degree) for the cubature.
         nodes: integrand evaluations, every rule tried counted (``K Σ q^d`` over the
             Gauss–Hermite rules; all of the adaptive refinement for the others).
         converged: whether ``error_estimate ≤ rtol · value`` was reached.
         r: the MeanFlow floor's second time (``None`` for the flow-matching floor).
         rule: ``"gauss-legendre"`` (``d = 1``), ``"gauss-hermite"`` or ``"genz-malik"``
-            (``d ≥ 2``); for a MeanFlow floor that reduces exactly
-            (:mod:`~cmverify.loss_floors._reduction`) ``"gauss-legendre-product"`` (a sum
-            of 1-d floors) or ``"gauss-legendre-line"`` (order 16 as in ``d = 1``), else
-            the rule's name with ``"-subspace"`` (its order per axis of the subspace).
+            (``d ≥ 2``), for the MeanFlow floor also ``"iterated"``; for a MeanFlow floor
+            that reduces exactly (:mod:`~cmverify.loss_floors._reduction`)
+            ``"gauss-legendre-product"`` (a sum of 1-d floors) or ``"gauss-legendre-line"``
+            (order 16 as in ``d = 1``), else the rule's name with ``"-subspace"`` (its
+            order per axis of the subspace).
     """
 
     t: float

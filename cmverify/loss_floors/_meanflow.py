@@ -28,25 +28,30 @@ all components): a product of 1-d mixtures (a grid of modes) is the sum of their
 (two modes of one shape; isotropic modes on a line or in a plane) reduce to an integral
 over it with a ``d``-dimensional Jacobian solve per node — on a line the adaptive rule of
 ``d = 1`` (``"gauss-legendre-line"``, across gaps of any depth), else the rules below
-(``"…-subspace"``). Otherwise both rules integrate on the **data side** (below): doubled
-tensor Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES` per
-component and three quarters of ``max_solves`` (not trusted where a component of ``p_r``
-is much narrower than another or far out in its tail, :func:`~cmverify.loss_floors.
-_flow_matching.tensor_rules_apply`); where that does not reach ``rtol``, adaptive
-Genz–Malik cubature (:mod:`cmverify.loss_floors._cubature`) with what is left of ``max_solves`` (default
-:data:`DEFAULT_MAX_SOLVES`), from the finest starting partition whose double fits in it —
-``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component (by default in ``d = 2``),
-else 4, 3 or 2 intervals per axis (``COARSER_EDGES``), each component's boxes turned to
-face its nearest neighbour (:func:`._cubature.aligned_rotations`). Where the mixture does
-not reduce, the integrand is a ridge along the curved boundaries between components of
-``p_r``, where ``∇X_{t→r}`` stretches (random_mixture(3, 3, 0) at (0.8, 0.4): 30 times
-its size inside the components), that no tensor rule aligns with (data-side Gauss–Hermite
-moved by 1e-3 from 16 to 24 nodes per axis): the cubature's estimate falls 4–8 times per
-doubling of ``max_solves``, from ~2e-3 (d = 3) and ~1e-1 (d = 4) at 2^16 solves (30–40
-s). 1e-6 took 1.6e6 and 2.0e6 solves in d = 3, within its default budget
-(random_mixture(3, 2, 0) at (0.5, 0.1), (3, 3, 0) at (0.8, 0.4): 9 and 10 min here), and
-in d = 4 is hours away here (7.2e-6 after 8,352,968 solves, 52 min;
-benchmarks/meanflow_general.py, RESULTS.md). Where neither rule converges, the smaller
+(``"…-subspace"``). Otherwise the rules integrate on the **data side** (below), in turn:
+doubled tensor Gauss–Hermite over the components of ``p_r``, within :data:`HERMITE_NODES`
+per component and three quarters of ``max_solves`` (not trusted where a component of
+``p_r`` is much narrower than another or far out in its tail, :func:`~cmverify.
+loss_floors._flow_matching.tensor_rules_apply`; its first three rules only where the
+next rule applies); for two components, neither much narrower than the other, the
+**iterated rule** (:mod:`._iterated`: adaptive Gauss–Legendre along lines parallel to the
+one between the components, tensor Gauss–Hermite across) within three quarters of what
+is left; then adaptive Genz–Malik cubature (:mod:`._cubature`) with the rest (default
+:data:`DEFAULT_MAX_SOLVES`), from the finest starting partition whose double fits in it
+(``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component, else 4, 3 or 2 intervals
+per axis), each component's boxes turned to face its nearest neighbour. Where the mixture
+does not reduce, the integrand is a ridge along the curved boundaries between components
+of ``p_r``, where ``∇X_{t→r}`` stretches (random_mixture(3, 3, 0) at (0.8, 0.4): 30
+times its size inside the components), that no tensor rule in all ``d`` directions aligns
+with (Gauss–Hermite moved by 1e-3 from 16 to 24 nodes per axis), and the cubature's
+estimate falls only 4–8 times per doubling of its solves. Lines across the sheet
+integrate the ridge out, and the rule across converges spectrally: random_mixture(3, 2,
+0) at (0.5, 0.1) to 5.2e-8 in 217,192 solves (135 s; the cubature took 1.6e6 solves, 9
+min, to 1e-6), random_mixture(4, 2, 0) at (0.8, 0.4) to 1.3e-7 in 329,120 (277 s; the
+cubature: 7.2e-6 after 8.4e6 solves, 52 min). Three components or more take the
+cubature: 1e-6 in d = 3 within the default budget (random_mixture(3, 3, 0) at (0.8,
+0.4): 2.0e6 solves, 10 min); in d = 4 about 2e7 solves, hours here (benchmarks/
+meanflow_general.py, RESULTS.md). Where no rule converges, the smallest trusted
 estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
@@ -98,11 +103,11 @@ import numpy as np
 
 from .._validation import as_times
 from ..exact import MixturePath
-from ..reference import AccuracyWarning, ReferenceFlow, SolverFailure
+from ..reference import AccuracyWarning, ReferenceFlow
 from . import _reduction
-from ._adjugate import adjugate, node_error
 from ._arguments import check_options, check_times
 from ._cubature import COARSER_EDGES, cubature_rule, starting_edges, starting_solves
+from ._data_side import DataSide
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
 from ._flow_matching import (
     FloorQuadrature,
@@ -110,6 +115,7 @@ from ._flow_matching import (
     tensor_rules_apply,
 )
 from ._gaps import gaps_beyond_reach
+from ._iterated import iterated_applies, iterated_rule
 from ._one_dimensional import data_side_floor
 from ._progress import throttled
 from ._rules import hermite_rule, velocity_slope
@@ -128,17 +134,16 @@ RTOL = DEFAULT_RTOL[1]
 HERMITE_NODES, MAX_ORDER = 2**15, 128
 #: First Gauss–Hermite order per axis, by dimension (each node a Jacobian solve).
 FIRST_ORDER = {2: 8, 3: 4, 4: 2}
-#: Steps allowed to each solve that probes a gap of ``p_r`` (:mod:`._gaps`).
-GAP_PROBE_STEPS = 800
 #: The loosest tolerance of a node's Jacobian solve (``rtol/100``, at most this): 0.23 ms a
 #: solve against 0.35 at 1e-10 in d = 3, its error ≤ 2e-8 of the floor.
 NODE_RTOL = 1e-8
 #: Default budget of Jacobian solves of one floor (``max_solves``) where its rules run in
-#: ``d = 2`` (and on a line), and by the rules' dimension: in d = 3 what 1e-6 took for
-#: mixtures that do not reduce (1.6–2.0e6 solves, 9–10 min), in d = 4 a few minutes (1e-6
-#: is hours away there: 7.2e-6 after 8,352,968 solves).
+#: ``d = 2`` (and on a line), and by the rules' dimension: in d = 3 what 1e-6 took the
+#: cubature for three components that do not reduce (2.0e6 solves, 10 min), in d = 4 room
+#: for the iterated rule's three first rules across (329,120 solves for random_mixture(4,
+#: 2, 0) at (0.8, 0.4)); the cubature with three components there: hours (~2e7 solves).
 CUBATURE_NODES = 2**16
-DEFAULT_MAX_SOLVES = {2: CUBATURE_NODES, 3: 2**21, 4: 2**18}
+DEFAULT_MAX_SOLVES = {2: CUBATURE_NODES, 3: 2**21, 4: 2**19}
 
 
 def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, progress):
@@ -173,65 +178,8 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
             "gauss-legendre",
         )
     max_solves = CUBATURE_NODES if budget is None else budget
-    worst = [0.0]  # the largest relative error estimate of a node's value
-
-    def terms(y: np.ndarray, sol) -> tuple[np.ndarray, ...]:
-        """``log p_t(x)``, ``log p_r(y)``, ``tr(adj A C adj Aᵀ)`` and ``adj A`` of a data-side solve
-        from ``y``: ``h = (p_t/p_r)² tr(adj A C adj Aᵀ)`` (``A⁻¹ = adj A / det A``,
-        ``det A = p_r(y) / p_t(x)``)."""
-        adj = adjugate(sol.jacobian)
-        g = np.einsum("nab,nbc,nac->n", adj, path.velocity_target_covariance(t, sol.x), adj)
-        return path.log_prob(t, sol.x), path.log_prob(r, y), g, adj
-
-    def log_terms(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Data side: ``h = tr(A⁻¹ C A⁻ᵀ)`` at ``y ~ p_r`` as ``(log a, b)``, ``h = a b``
-        (``A = ∇X_{r→t}(y) = ∇X_{t→r}(x)⁻¹``, ``C = Cov(v_c | x_t = x)`` at ``x = X_{r→t}(y)``,
-        :func:`terms`: ``a = (p_t/p_r)²``, ``b = tr(adj A C adj Aᵀ)``), the nodes' errors
-        recorded."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AccuracyWarning)  # folded into the estimate
-            sol = flow.solve_jacobian(y, r, t)
-        log_pt, log_pr, g, adj = terms(y, sol)
-        score = np.linalg.norm(path.score(t, sol.x), axis=1)
-        # |Δ log det A| through x, and the rounding of the two log densities
-        det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
-        node = node_error(sol, adj) + 2.0 * det_error
-        worst[0] = max(worst[0], float(np.max(node)))
-        return 2.0 * (log_pt - log_pr), g
-
-    def h(y: np.ndarray) -> np.ndarray:
-        """``h = a b`` of :func:`log_terms`, without forming ``A⁻¹``."""
-        log_a, g = log_terms(y)
-        with np.errstate(over="ignore", divide="ignore"):
-            value = np.where(g > 0, np.exp(log_a + np.log(g)), 0.0)
-        if not np.all(np.isfinite(value)):
-            raise ValueError(
-                f"the MeanFlow floor at (t, r) = ({t:g}, {r:g}) is beyond float64 here: "
-                "X_{r→t} compresses a region where p_r is below e^-709 of p_t (a gap between "
-                "separated modes; the floor is dominated by it, module docstring)"
-            )
-        return value
-
-    def log_f(y: np.ndarray) -> np.ndarray:
-        """``log(p_r h) = 2 log p_t(x) − log p_r(y) + log tr(adj A C adj Aᵀ)`` at ``y``;
-        ``inf`` (unknown) where the solve fails within :data:`GAP_PROBE_STEPS`: on the
-        sheet between modes hundreds of standard deviations apart the variational
-        equation is stiff (208,408 evaluations, 59 s, for modes 1,000 apart, found in
-        review)."""
-        probe = ReferenceFlow(path, max_steps=GAP_PROBE_STEPS)
-        out = np.full(len(y), np.inf)
-        for i, point in enumerate(y[:, None]):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", AccuracyWarning)
-                    sol = probe.solve_jacobian(point, r, t)
-            except SolverFailure:
-                continue
-            log_pt, log_pr, g, _ = terms(point, sol)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = float((2.0 * log_pt - log_pr + np.log(g))[0])
-            out[i] = value if np.isfinite(value) else np.inf
-        return out
+    side = DataSide(path, flow, t, r)
+    h, log_terms, log_f = side.h, side.log_terms, side.log_f
 
     def record(value: float, error: float, order: int, nodes: int, rule: str):
         error += gap
@@ -257,7 +205,7 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
             max_solves = max(max_solves, 2 * _reduction.line_start(k))
         rule = _reduction.line_rule_floor(rules_path, r, embed, log_terms, rtol, max_solves)
         if rule is not None:
-            error = rule.error_estimate + worst[0] * abs(rule.value)
+            error = rule.error_estimate + side.worst * abs(rule.value)
             converged = error <= rtol * abs(rule.value)
             return FloorQuadrature(
                 t, rule.value, error, rule.order, rule.nodes, converged, r, "gauss-legendre-line"
@@ -282,34 +230,68 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     gap, gap_nodes = gaps_beyond_reach(rules_path, r, log_f if reduction is None else log_f_of)
     trusted = tensor_rules_apply(rules_path, r)  # else tensor nodes may miss what matters
     h_rules = h if reduction is None else (lambda s: h(embed(s)))
+    lines = iterated_applies(rules_path, r)  # two components: the iterated rule next
     hermite, spent = None, 0
     if trusted or 2 * start > max_solves:
         # within max_solves: the rules' nodes per component, all rules together ≤ 4/3 q^d
         # (the largest rule ≤ 9/16 of the budget per component: three components in d = 2
-        # had spent 65,472 of 65,536 on 8 … 128 per axis, the cubature none; review)
+        # had spent 65,472 of 65,536 on 8 … 128 per axis, the cubature none; review);
+        # before the iterated rule, the three first rules only
         per_component = min(HERMITE_NODES, (9 * max_solves) // (16 * k))
+        if lines:
+            per_component = min(per_component, (4 * FIRST_ORDER[m]) ** m)
         if progress is not None:
             progress(f"MeanFlow floor at (t, r) = ({t:g}, {r:g}): Gauss–Hermite rules first")
         rule = hermite_rule(rules_path, r, h_rules, rtol, FIRST_ORDER[m], per_component, MAX_ORDER)
-        error = rule.error_estimate + worst[0] * abs(rule.value)
+        error = rule.error_estimate + side.worst * abs(rule.value)
         hermite = record(rule.value, error, rule.order, rule.nodes, "gauss-hermite" + suffix)
         if not trusted:  # no tensor node sees the narrow component: not converged
             hermite = dataclasses.replace(hermite, converged=False)
-        if hermite.converged or starting_edges(k, m, max_solves - rule.nodes) is None:
+        if hermite.converged or (
+            not lines and starting_edges(k, m, max_solves - rule.nodes) is None
+        ):
             return hermite
-        spent, worst[0] = rule.nodes, 0.0
+        spent, side.worst = rule.nodes, 0.0
+    # a rule that did not converge is kept where its estimate may be trusted
+    best = hermite if hermite is not None and trusted else None
+    if lines:  # within three quarters of what is left, unless the cubature cannot start
+        share = max_solves - spent
+        if starting_edges(k, m, share // 4) is not None:
+            share -= share // 4
+        label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), iterated rule"
+        report = _report(throttled(progress, label, rtol), gap, side, spent)
+        # the pilot: the flow-matching integrand at r, whose ridge lies on the same sheet
+        pilot = lambda s: rules_path.velocity_target_variance(r, s)  # noqa: E731
+        rule = iterated_rule(rules_path, r, h_rules, rtol, share, report, pilot)
+        if rule.nodes > 0:  # else not tried, or not even its first rule fitted
+            error = rule.error_estimate + side.worst * abs(rule.value)
+            found = record(rule.value, error, rule.order, spent + rule.nodes, "iterated" + suffix)
+            spent, side.worst = spent + rule.nodes, 0.0
+            if found.converged:
+                return found
+            if starting_edges(k, m, max_solves - spent) is None:  # no cubature: the better
+                if best is None or found.error_estimate < best.error_estimate:
+                    best = found
+                return dataclasses.replace(best, nodes=found.nodes)
 
     edges = starting_edges(k, m, max_solves - spent)
+    if edges is None:  # the iterated rule's first rule did not fit either
+        return hermite
     label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), cubature"
-    lines = throttled(progress, label, rtol)  # with the estimate's other terms, as recorded
-    report = lines and (lambda n, v, e: lines(n, v, e + gap + worst[0] * abs(v)))
+    report = _report(throttled(progress, label, rtol), gap, side, spent)
     cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, edges, report)
-    error = cub.error_estimate + worst[0] * abs(cub.value)
-    nodes = spent + cub.nodes
-    result = record(cub.value, error, 7, nodes, "genz-malik" + suffix)
-    if hermite is not None and trusted and hermite.error_estimate < result.error_estimate:
-        return dataclasses.replace(hermite, nodes=result.nodes)  # neither converged
+    error = cub.error_estimate + side.worst * abs(cub.value)
+    result = record(cub.value, error, 7, spent + cub.nodes, "genz-malik" + suffix)
+    if best is not None and best.error_estimate < result.error_estimate:
+        return dataclasses.replace(best, nodes=result.nodes)  # none converged
     return result
+
+
+def _report(lines, gap: float, side: DataSide, spent: int):
+    """A rule's ``report(nodes, value, estimate)`` to the throttled progress ``lines``: the
+    solves of the floor so far (``spent`` by the rules before), the estimate with its
+    other terms as recorded (``None`` without progress)."""
+    return lines and (lambda n, v, e: lines(spent + n, v, e + gap + side.worst * abs(v)))
 
 
 def meanflow_quadrature(
@@ -324,8 +306,8 @@ def meanflow_quadrature(
     """The MeanFlow floor at each ``(t, r)`` (floats or 1-d arrays, broadcast; ``r ≤ t``)
     with its quadrature record (module docstring); ``rtol`` defaults to
     :data:`DEFAULT_RTOL` of the dimension, ``max_solves`` bounds the Jacobian solves of
-    each floor in ``d ≥ 2``, Gauss–Hermite and cubature together (default
-    :data:`DEFAULT_MAX_SOLVES` by the rules' dimension — 2^16, 2^21, 2^18 in d = 2, 3, 4 —
+    each floor in ``d ≥ 2``, all its rules together (default
+    :data:`DEFAULT_MAX_SOLVES` by the rules' dimension — 2^16, 2^21, 2^19 in d = 2, 3, 4 —
     or on a line twice the rule's starting partition where that is more: 768 solves per
     component; a larger budget buys accuracy where the default does not reach ``rtol``:
     about 0.2–2.5 ms a solve here, 6 ms for ill-conditioned components (it bounds solves,
@@ -335,7 +317,8 @@ def meanflow_quadrature(
     ``rtol`` within the budget. ``nodes`` counts integrand evaluations: where none is a
     Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
     does not apply. ``progress``: called with a line when the Gauss–Hermite rules start
-    and every few seconds while the cubature runs (``d ≥ 2``; what it raises propagates)."""
+    and every few seconds while the iterated rule or the cubature runs, with the floor's
+    solves so far (``d ≥ 2``; what it raises propagates)."""
     path, t_arr, r_arr = check_times(path, t, r)
     rtol = DEFAULT_RTOL[path.dim] if rtol is None else rtol
     check_options(rtol, max_solves, progress)
