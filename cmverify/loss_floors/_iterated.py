@@ -87,6 +87,9 @@ ORDERS = {1: (8, 12, 16, 24, 32, 48, 64), 2: (4, 6, 8, 12, 16, 24, 32), 3: (4, 6
 #: this fraction of ``rtol · |value|`` (so that the rules' differences measure the rule
 #: across).
 INNER_SHARE = 1.0 / 32.0
+#: Evaluations of the pilot allowed to each of its rules across (a bound on memory; it
+#: stops at rounding well before, 2.6e6 evaluations in all in d = 4 at rtol 1e-6).
+PILOT_NODES = 2**24
 #: Grid spacing (whitened units) on which the log-odds' sign changes are looked for.
 GRID_STEP = 0.25
 #: Edges added around each crossing ``s*``: ``s* + δ · offset``.
@@ -214,8 +217,11 @@ def _rule_across(
         left = estimate - np.cumsum(weighted[ranked])
         split = ranked[: int(np.searchsorted(-left, -0.25 * tolerance * abs(total))) + 1]
         split = split[: (max_nodes - nodes) // (4 * PANEL_NODES)]  # what the budget holds
-        # done, out of budget, or at rounding (a tolerance below it: nothing left to refine)
-        if estimate <= tolerance * abs(total) or split.size == 0 or weighted.sum() <= 0.0:
+        # done, out of budget, or at rounding (a tolerance below it: the panels' own
+        # estimates are below what is left to refine, review)
+        rounding = ROUNDING * float(scale @ np.abs(value))
+        at_rounding = weighted.sum() <= max(0.25 * tolerance * abs(total), rounding)
+        if estimate <= tolerance * abs(total) or split.size == 0 or at_rounding:
             return total, estimate, nodes
         keep = np.ones(lo.size, dtype=bool)
         keep[split] = False
@@ -246,7 +252,8 @@ def _pilot_errors(
     where its two finest rules differ by more than ``rtol/8``: the rules across do not
     converge on this geometry)."""
     orders = ORDERS[path.dim - 1]
-    values = [_rule_across(path, t, pilot, q, INNER_SHARE * rtol / 8, 2**62)[0] for q in orders]
+    tolerance = INNER_SHARE * rtol / 8
+    values = [_rule_across(path, t, pilot, q, tolerance, PILOT_NODES)[0] for q in orders]
     errors = dict(zip(orders, np.abs(np.array(values) - values[-1]) / abs(values[-1]), strict=True))
     return None if errors[orders[-2]] > rtol / 8 else errors
 
