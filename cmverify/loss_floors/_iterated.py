@@ -10,8 +10,8 @@ along the line between them inside, tensor Gauss–Hermite across (loss-floors f
 Where the responsibilities switch between the two components, the MeanFlow floor's
 integrand is a ridge along a curved sheet (a quadric: the components' covariances
 differ), narrow across it (``~1/D`` in whitened units, ``D`` the separation) and smooth
-along it. A line ``u = const`` crosses the sheet once, transversally, wherever the weight
-matters, and integrating the ridge out along it leaves ``G_j`` smooth in ``u``: a tensor
+along it. A line ``u = const`` crosses the sheet once where the sheet is about normal to
+the lines, and integrating the ridge out along it leaves ``G_j`` smooth in ``u``: a tensor
 Gauss–Hermite rule in the ``d − 1`` directions across converges spectrally where the same
 rule in all ``d`` directions stalls, and the adaptive cubature (which resolves the sheet
 with boxes in all ``d`` directions) falls only 4–8 times per doubling of its nodes.
@@ -30,9 +30,10 @@ the rule converges: ``2^{−2n}`` of it asymptotically). The starting panels are
 where the log-odds ``ℓ = log w_j N_j − log w_l N_l`` of ``p_t``'s components changes sign
 on the line (found on a grid of spacing 1/4, no evaluation of ``g``; ``δ = 1/|dℓ/ds|``,
 at least 1/64): the ridge is there. The panels of all lines of a rule form one pool,
-weighted by ``w_j`` and the outer weight; the panels holding the larger half of the
-weighted estimate are halved until it is at most :data:`INNER_SHARE` of ``rtol`` times
-the value.
+weighted by ``w_j`` and the outer weight; in each round the panels with the largest
+weighted estimates are halved until what is left is a quarter of the target (one batched
+call of ``g`` a round), until the estimate is at most :data:`INNER_SHARE` of ``rtol``
+times the value, the budget is spent, or the panels' estimates are at rounding.
 
 **Across**, tensor Gauss–Hermite rules of :data:`ORDERS` nodes per axis (by ``d − 1``),
 until three agree as in :func:`~cmverify.loss_floors._rules.hermite_rule` (the estimate
@@ -47,10 +48,9 @@ time, whose between-component spread peaks where the responsibilities switch), b
 same lines at every order, a second or two in ``d = 4``. Its relative distance to its own
 finest rule at each order joins the estimate (times the value), and where its two finest
 rules differ by more than ``rtol/8`` the rule is not tried. Not for one component much
-narrower than the other
-(:func:`~cmverify.loss_floors._rules.narrowest_contrast` below :data:`MIN_CONTRAST`): the
-sheet then wraps around the narrow one, lines graze it and ``G_j`` has features on the
-narrow one's scale that no tensor rule across sees.
+narrower than the other (:func:`~cmverify.loss_floors._rules.narrowest_contrast` below
+:data:`MIN_CONTRAST`): the sheet then wraps around the narrow one, lines graze it and
+``G_j`` has features on the narrow one's scale that no tensor rule across sees.
 """
 
 from __future__ import annotations
