@@ -67,6 +67,9 @@ def test_the_pilot_keeps_the_estimate_honest_where_the_rules_across_stall():
     step = lambda x: (x[:, 0] > 0.3).astype(float)  # noqa: E731
     skipped = _iterated.iterated_rule(path, t, g, 1e-6, 2**21, pilot=step)
     assert skipped.nodes == 0 and not skipped.converged
+    # a pilot with nothing to measure against (0) keeps it from running as well
+    zero = _iterated.iterated_rule(path, t, g, 1e-6, 2**21, pilot=lambda x: 0.0 * x[:, 0])
+    assert zero.nodes == 0 and not zero.converged
 
 
 def test_three_rules_are_needed_and_the_budget_is_kept():

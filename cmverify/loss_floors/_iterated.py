@@ -250,12 +250,18 @@ def _pilot_errors(
 ) -> dict[int, float] | None:
     """The ``pilot``'s relative distance to its finest rule across, by order (``None``
     where its two finest rules differ by more than ``rtol/8``: the rules across do not
-    converge on this geometry)."""
+    converge on this geometry; also where a rule's start passes :data:`PILOT_NODES` or
+    the finest value is 0 or not finite: nothing to measure against)."""
     orders = ORDERS[path.dim - 1]
     tolerance = INNER_SHARE * rtol / 8
-    values = [_rule_across(path, t, pilot, q, tolerance, PILOT_NODES)[0] for q in orders]
-    errors = dict(zip(orders, np.abs(np.array(values) - values[-1]) / abs(values[-1]), strict=True))
-    return None if errors[orders[-2]] > rtol / 8 else errors
+    steps = [_rule_across(path, t, pilot, q, tolerance, PILOT_NODES) for q in orders]
+    if any(step is None for step in steps):
+        return None
+    values = np.array([step[0] for step in steps])
+    if not (np.isfinite(values[-1]) and values[-1] != 0.0):
+        return None
+    errors = dict(zip(orders, np.abs(values - values[-1]) / abs(values[-1]), strict=True))
+    return None if not errors[orders[-2]] <= rtol / 8 else errors
 
 
 def iterated_rule(
