@@ -184,8 +184,8 @@ def test_bad_input_is_refused_by_name():
     big = cmv.MixturePath(cmv.GaussianMixture([1.0], [np.zeros(5)], [np.eye(5)]))
     with pytest.raises(ValueError, match=r"limited to d ≤ 4 .*got d = 5"):
         loss_floors.meanflow(big, 0.5, 0.2)
-    for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="max_solves must be a whole number"):
+    for bad, error in ((0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="max_solves must be a whole number"):
             loss_floors.meanflow_quadrature(path, 0.5, 0.2, max_solves=bad)
     plane = cmv.MixturePath(cmv.mixtures.eight_gaussians())
     # three Gauss–Hermite rules: 8 (8² + 16² + 32²); twice the coarsest cubature start: 8 · 2 · 4 · 17

@@ -150,6 +150,11 @@ def test_bad_input_is_refused_by_name():
         loss_floors.flow_matching(path, 1.5)
     with pytest.raises(ValueError, match="rtol must be a number in"):
         loss_floors.flow_matching_quadrature(path, 0.5, rtol=0.0)
+    for bad in ("1e-6", True, 1e-6 + 0j):  # not a real number: a TypeError, as in ReferenceFlow
+        with pytest.raises(TypeError, match="rtol must be a real number"):
+            loss_floors.flow_matching_quadrature(path, 0.5, rtol=bad)
+        with pytest.raises(TypeError, match="rtol must be a real number"):
+            loss_floors.meanflow_quadrature(path, 0.5, 0.2, rtol=bad)
     big = cmv.MixturePath(
         cmv.GaussianMixture([1.0], [np.zeros(5)], [np.eye(5)]), cmv.Interpolant.linear()
     )

@@ -10,7 +10,7 @@ import numpy as np
 from .._validation import as_times
 from ..exact import MixturePath
 
-__all__ = ["MAX_DIM", "check_options", "check_path", "check_times"]
+__all__ = ["MAX_DIM", "check_options", "check_path", "check_rtol", "check_times"]
 
 #: The largest dimension the floors reach (cubature: ``2^d + 2d² + 2d + 1`` nodes a box).
 MAX_DIM = 4
@@ -46,16 +46,25 @@ def check_times(path: object, t: object, r: object) -> tuple[MixturePath, np.nda
     return path, t_arr.astype(np.float64), r_arr.astype(np.float64)
 
 
-def check_options(rtol: object, max_solves: object, progress: Callable | None) -> None:
-    """``ValueError``/``TypeError`` unless ``0 < rtol < 1``, ``max_solves`` is ``None`` or a
-    whole number ≥ 1 and ``progress`` is ``None`` or callable."""
-    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
+def check_rtol(rtol: object) -> float:
+    """``rtol`` as a float: ``TypeError`` unless a real number (not a bool), ``ValueError``
+    unless ``0 < rtol < 1``."""
+    if not isinstance(rtol, numbers.Real) or isinstance(rtol, bool):
+        raise TypeError(f"rtol must be a real number in (0, 1), got {rtol!r}")
+    if not 0 < rtol < 1:
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    if max_solves is not None and (
-        isinstance(max_solves, bool)
-        or not isinstance(max_solves, int | np.integer)
-        or max_solves < 1
-    ):
-        raise ValueError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
+    return float(rtol)
+
+
+def check_options(rtol: object, max_solves: object, progress: Callable | None) -> None:
+    """``TypeError`` unless ``rtol`` is a real number, ``max_solves`` ``None`` or a whole
+    number (not a bool) and ``progress`` ``None`` or callable; ``ValueError`` unless
+    ``0 < rtol < 1`` and ``max_solves ≥ 1``."""
+    check_rtol(rtol)
+    if max_solves is not None:
+        if isinstance(max_solves, bool) or not isinstance(max_solves, int | np.integer):
+            raise TypeError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
+        if max_solves < 1:
+            raise ValueError(f"max_solves must be a whole number ≥ 1, got {max_solves!r}")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable (a str → None), got {progress!r}")

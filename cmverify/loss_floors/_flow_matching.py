@@ -34,7 +34,6 @@ integrand is constant there).
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ import numpy as np
 from .._validation import as_times
 from ..exact import MixturePath
 from ..reference import AccuracyWarning
-from ._arguments import check_path
+from ._arguments import check_path, check_rtol
 from ._cubature import FIRST_EDGES, cubature_rule
 from ._rules import (
     RuleResult,
@@ -182,9 +181,7 @@ def _one(path: MixturePath, t: float, rtol: float) -> FloorQuadrature:
 def _rtol(path: MixturePath, rtol: object) -> float:
     if rtol is None:
         return DEFAULT_RTOL[path.dim]
-    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
-        raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    return float(rtol)
+    return check_rtol(rtol)
 
 
 def flow_matching_quadrature(
