@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 
-from .._validation import as_times
+from .._validation import as_real, as_times
 from ..exact import MixturePath
 
 __all__ = ["MAX_DIM", "check_options", "check_path", "check_rtol", "check_times"]
@@ -49,11 +48,10 @@ def check_times(path: object, t: object, r: object) -> tuple[MixturePath, np.nda
 def check_rtol(rtol: object) -> float:
     """``rtol`` as a float: ``TypeError`` unless a real number (not a bool), ``ValueError``
     unless ``0 < rtol < 1``."""
-    if not isinstance(rtol, numbers.Real) or isinstance(rtol, bool):
-        raise TypeError(f"rtol must be a real number in (0, 1), got {rtol!r}")
-    if not 0 < rtol < 1:
+    value = as_real(rtol, "rtol")
+    if not 0 < value < 1:
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
-    return float(rtol)
+    return value
 
 
 def check_options(rtol: object, max_solves: object, progress: Callable | None) -> None:

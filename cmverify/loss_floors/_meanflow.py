@@ -51,9 +51,10 @@ min, to 1e-6), random_mixture(4, 2, 0) at (0.8, 0.4) to 1.3e-7 in 329,120 (277 s
 cubature: 7.2e-6 after 8.4e6 solves, 52 min). Three components or more take the
 cubature: 1e-6 in d = 3 within the default budget (random_mixture(3, 3, 0) at (0.8,
 0.4): 2.0e6 solves, 10 min); in d = 4 beyond 2^25 solves (random_mixture(4, 3, 0) at
-(0.8, 0.6): 1.4e-6 after 3.35e7 solves, 52 min on two processes, the value settled to
-1e-9 long before; benchmarks/meanflow_general.py, RESULTS.md). Where no rule converges,
-the smallest trusted estimate's value is returned, warned.
+(0.8, 0.6): 1.4e-6 after 3.35e7 solves, 52 min with the solves split over two processes
+by a scratch script, the value moving by 7e-10 over the last 5e6;
+benchmarks/meanflow_general.py, RESULTS.md). Where no rule converges, the smallest
+trusted estimate's value is returned, warned.
 
 **The data side.** With ``y = X_{t→r}(x)`` (distributed as ``p_r``) and ``A = ∇X_{r→t}(y)
 = ∇X_{t→r}(x)⁻¹``, the floor is ``E_{y ~ p_r} tr(A⁻¹ C(X_{r→t}(y)) A⁻ᵀ)``. Where ``p_r``
