@@ -8,32 +8,20 @@ residual vanishes at the centre, where ``φ`` is largest; a constant ``g`` is ex
 residual is integrated over the box ``[−R, R]^d`` of the component's whitened coordinates
 (``R = 9``: the mass outside is ``≤ 2 d Φ(−9) ≈ 2.3e-19 d``, far below any tolerance
 while ``g`` grows at most polynomially), by the Genz–Malik rule of degree 7 with its
-embedded rule of degree 5 (Genz & Malik 1980; ``2^d + 2d² + 2d + 1`` nodes per box: 17
+embedded rule of degree 5 and null rules for each box's error estimate
+(:mod:`._genz_malik`; Genz & Malik 1980; ``2^d + 2d² + 2d + 1`` nodes per box: 17
 in ``d = 2``, 33 in ``d = 3``, 57 in ``d = 4``). The boxes of all components form one pool; the boxes that
 hold the larger half of the estimate are halved, each along the axis of its largest
 fourth difference, until the estimates add up to at most ``rtol`` of the value or the
 node budget is spent. Before any evaluation, the box holding another component's centre
 is halved down to that component's own scale, so that a narrow component inside a broad
-one is seen.
-
-**A box's error estimate.** ``|I₇ − I₅|`` alone (the error of the degree-5 value, an
-upper estimate of the degree-7 value's where the rules converge) can vanish by accident:
-measured, a box whose ``|I₇ − I₅|`` was 7e-13 held an error of 8.6e-9 (d = 2, the sqrt
-interpolant, four components of standard deviation 0.83 at t = 0.3), and the whole
-cubature stopped 2.1e-9 off at an estimate of 8.2e-10 (rtol 1e-9). So each box also
-applies null rules of lower degree on the same nodes (:class:`GenzMalik`; the approach of
-DCUHRE, Berntsen, Espelid & Genz 1991, with its own constants here): ``n₅`` (degree 5,
-``κ n₅ = |I₇ − I₅|``), ``n₃`` (degree 3), ``n₁`` (degree 1). Where the integrand's
-Taylor series converges on the box, the terms fall by a ratio ``q`` per two degrees and
-``n₅ ≈ q n₃ ≈ q² n₁``; the estimate is ``κ max(n₅, q₃ n₃) · min(1, 10 max(q₃, q₅))``
-with ``q₃ = n₃/n₁`` and ``q₅ = n₅/n₃`` (each ≤ 1): the degree-5 level, or what the lower
-degrees predict for it if that is larger (the accident above: ``n₃`` was 6e-6), times
-the next ratio with a safety factor of 10 (the degree-7 error is one ratio below the
-degree-5 level). Measured on 226 random collinear mixtures in d = 2–4 (1-d truths; the
-linear, trig and sqrt interpolants; the floors' default rtol; ``t`` in [0.02, 0.98]):
-every error within its estimate, the worst at 0.019 of it; ``|I₇ − I₅|`` alone failed
-on one (2.6×, the case above) and came within 0.97 of failing on another, with 13–15%
-fewer nodes.
+one is seen, and every box within 6 standard deviations that a sharp **sheet** crosses
+(its corners and centre not all owned by one component of ``p_t``) is halved down to 1.5
+standard deviations, so that the switch of responsibilities is seen: from the coarse
+starts of the MeanFlow floor, without it, the estimate fell short of the error (1.5 times,
+2 cases of 400 from each of :data:`COARSE_EDGES` and :data:`COARSER_EDGES`, random
+collinear mixtures at the default rtol); with it every error is within 0.59 of its
+estimate (0.10 at the default rtol; benchmarks/cubature_estimate_sweep.py, RESULTS.md).
 
 Why not only a tensor rule: where components of different scales or far apart meet, the
 responsibilities switch across a surface of width ``~1/D`` (whitened units, ``D`` the
@@ -50,19 +38,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
 from ..exact import MixturePath
-from ._rules import ROUNDING, component_frames, landmarks
+from ._genz_malik import box_estimate, genz_malik
+from ._rules import ROUNDING, component_frames, landmarks, whitening_inverses
 
 __all__ = [
     "CubatureResult",
-    "GenzMalik",
+    "cubature_needs",
     "cubature_rule",
     "genz_malik",
     "starting_edges",
+    "starting_partition",
     "starting_solves",
 ]
 
@@ -76,128 +65,66 @@ SPAN = 9.0
 #: starts from :data:`COARSE_EDGES`.
 FIRST_EDGES = (-SPAN, -6.0, -4.5, -3.0, -1.5, 0.0, 1.5, 3.0, 4.5, 6.0, SPAN)
 COARSE_EDGES = (-SPAN, -4.5, -3.0, -1.5, 0.0, 1.5, 3.0, 4.5, SPAN)
-#: Coarser starts, finest first, for budgets where twice :data:`COARSE_EDGES`' partition
-#: does not fit (``8^d`` boxes per component: 50,688 solves for three components in
-#: ``d = 3``); the refinement then finds the features (the boxes holding other components'
-#: centres are still halved to their scale before any evaluation).
-COARSER_EDGES = (
-    (-SPAN, -3.0, 0.0, 3.0, SPAN),
-    (-SPAN, -3.0, 3.0, SPAN),
-    (-SPAN, 0.0, SPAN),
-)
-#: Safety factor on the convergence ratio of the null rules in a box's estimate
-#: (:func:`box_estimate`).
-RATIO_SAFETY = 10.0
+#: The coarser start, for budgets where :data:`COARSE_EDGES`' partition does not fit
+#: (``8^d`` boxes per component: 50,688 solves for three components in ``d = 3``); the
+#: refinement then finds the features (the boxes holding other components' centres and
+#: those a sharp sheet crosses are still halved before any evaluation). Coarser starts are
+#: not used: from ``(−9, 0, 9)`` the cubature stopped 2.3 times its estimate off, and
+#: beyond rtol (d = 3, two modes, t = 0.02, rtol 1e-7), 381 times before the sheet
+#: refinement; from ``(−9, −3, 3, 9)`` within 0.73 of it, but 3.7 times off before (an
+#: earlier random sweep: d = 2, three modes, two of them coincident, 10.6 standard
+#: deviations from the third at t = 0.1, rtol 1e-9; the sheet between them fell between
+#: the nodes of a tail box 6 wide). From this start and from :data:`COARSE_EDGES` every
+#: error within 0.59 of its estimate, 0.10 at the default rtol (400 random collinear
+#: mixtures each, 1-d truths, at the default rtol and at a hundredth of it:
+#: benchmarks/cubature_estimate_sweep.py, RESULTS.md).
+COARSER_EDGES = ((-SPAN, -3.0, 0.0, 3.0, SPAN),)
 #: Nodes of ``g`` evaluated per call (bounds the memory of one call).
 CHUNK = 2**15
 
 
-@dataclass(frozen=True)
-class GenzMalik:
-    """The Genz–Malik nodes of ``[−1, 1]^d`` and the weights of the degree-7 and degree-5
-    rules, normalized so that ``vol · Σ_p w_p f(u_p)`` is the integral over a box of
-    volume ``vol`` (``Σ_p w_p = 1``). ``axis_near``/``axis_far`` index the nodes
-    ``±λ₂ e_i`` and ``±λ₄ e_i`` (shape ``(d, 2)``) for the fourth differences.
-
-    ``nulls`` (shape ``(4, p)``): fully symmetric **null rules** on the same nodes, each
-    of the Euclidean norm of ``w7`` and orthogonal to the others — one of degree 5 (it
-    integrates every polynomial of degree ≤ 5 to zero: ``w7 − w5`` up to a factor), two
-    of degree 3, one of degree 1 (Berntsen, Espelid & Genz 1991). ``kappa`` is
-    ``‖w7 − w5‖ / ‖w7‖``, so that ``kappa · |nulls[0] · f|`` is ``|I₇ − I₅|``."""
-
-    nodes: np.ndarray
-    w7: np.ndarray
-    w5: np.ndarray
-    axis_near: np.ndarray
-    axis_far: np.ndarray
-    nulls: np.ndarray
-    kappa: float
-
-
-@cache
-def genz_malik(d: int) -> GenzMalik:
-    """The rule in ``d ≥ 2`` dimensions: the centre; ``±λ₂ e_i`` and ``±λ₄ e_i``;
-    ``±λ₄ e_i ± λ₄ e_j`` (``i < j``); the ``2^d`` corners ``(±λ₅, …, ±λ₅)``, with
-    ``λ₂ = √(9/70)``, ``λ₄ = √(9/10)``, ``λ₅ = √(9/19)``."""
-    l2, l4, l5 = math.sqrt(9 / 70), math.sqrt(9 / 10), math.sqrt(9 / 19)
-    eye = np.eye(d)
-    near = np.stack([eye * l2, -eye * l2], axis=1).reshape(2 * d, d)
-    far = np.stack([eye * l4, -eye * l4], axis=1).reshape(2 * d, d)
-    pairs = []
-    for i in range(d):
-        for j in range(i + 1, d):
-            for si in (1.0, -1.0):
-                for sj in (1.0, -1.0):
-                    p = np.zeros(d)
-                    p[i], p[j] = si * l4, sj * l4
-                    pairs.append(p)
-    signs = np.array(np.meshgrid(*([[1.0, -1.0]] * d), indexing="ij")).reshape(d, -1).T
-    nodes = np.concatenate([np.zeros((1, d)), near, far, np.array(pairs), l5 * signs])
-    n_pairs, n_corners = 2 * d * (d - 1), 2**d
-    w7 = np.concatenate(
-        [
-            [(12824 - 9120 * d + 400 * d * d) / 19683],
-            np.full(2 * d, 980 / 6561),
-            np.full(2 * d, (1820 - 400 * d) / 19683),
-            np.full(n_pairs, 200 / 19683),
-            np.full(n_corners, 6859 / 19683 / 2**d),
-        ]
-    )
-    w5 = np.concatenate(
-        [
-            [(729 - 950 * d + 50 * d * d) / 729],
-            np.full(2 * d, 245 / 486),
-            np.full(2 * d, (265 - 100 * d) / 1458),
-            np.full(n_pairs, 25 / 729),
-            np.zeros(n_corners),
-        ]
-    )
-    index = np.arange(2 * d).reshape(d, 2)
-    orbit = np.repeat(np.arange(5), [1, 2 * d, 2 * d, n_pairs, n_corners])
-    nulls = _null_rules(nodes, orbit, w7)
-    kappa = float(np.linalg.norm(w7 - w5) / np.linalg.norm(w7))
-    return GenzMalik(nodes, w7, w5, 1 + index, 1 + 2 * d + index, nulls, kappa)
+def starting_partition(
+    path: MixturePath, t: float, edges: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The boxes the cubature evaluates first, ``(component, centre, half-width)`` in each
+    component's turned whitened coordinates: the grid ``edges`` on every axis of each
+    component's box, halved at other components' centres
+    (:func:`_refine_at_landmarks`) and where sheets cross (:func:`_refine_at_sheets`)."""
+    d = path.dim
+    _, means, frames = component_frames(path, t)
+    rotations = aligned_rotations(path, t)
+    grid_edges = np.asarray(edges)
+    mids = 0.5 * (grid_edges[1:] + grid_edges[:-1])
+    halves = 0.5 * (grid_edges[1:] - grid_edges[:-1])
+    grid = np.array(np.meshgrid(*([np.arange(mids.size)] * d), indexing="ij")).reshape(d, -1).T
+    k = means.shape[0]
+    comp = np.repeat(np.arange(k), len(grid))
+    centre, half = np.tile(mids[grid], (k, 1)), np.tile(halves[grid], (k, 1))
+    comp, centre, half = _refine_at_landmarks(path, t, comp, centre, half, rotations)
+    return _refine_at_sheets(path, t, comp, centre, half, means, frames @ rotations)
 
 
-def starting_solves(n_components: int, d: int, edges: tuple[float, ...]) -> int:
-    """Evaluations of the starting partition ``edges`` (per axis of each component's box):
-    ``(len(edges) − 1)^d`` boxes of ``2^d + 2d² + 2d + 1`` nodes per component (before the
-    halving at other components' centres)."""
-    return n_components * (len(edges) - 1) ** d * len(genz_malik(d).w7)
+def starting_solves(path: MixturePath, t: float, edges: tuple[float, ...]) -> int:
+    """Evaluations of the starting partition from ``edges`` (:func:`starting_partition`):
+    its boxes times the rule's ``2^d + 2d² + 2d + 1`` nodes, and one per component (the
+    control variate)."""
+    comp = starting_partition(path, t, edges)[0]
+    return comp.size * len(genz_malik(path.dim).w7) + path.mixture.n_components
 
 
-def starting_edges(n_components: int, d: int, solves: int) -> tuple[float, ...] | None:
-    """The finest of :data:`COARSE_EDGES` and :data:`COARSER_EDGES` whose starting
-    partition fits twice in ``solves`` (half of them left for the refinement), else
-    ``None``."""
+def cubature_needs(path: MixturePath, t: float, edges: tuple[float, ...]) -> int:
+    """The fewest evaluations worth a cubature from ``edges``: its starting partition and
+    half as much again for the refinement."""
+    return -(-3 * starting_solves(path, t, edges) // 2)
+
+
+def starting_edges(path: MixturePath, t: float, solves: int) -> tuple[float, ...] | None:
+    """The finest of :data:`COARSE_EDGES` and :data:`COARSER_EDGES` whose cubature fits in
+    ``solves`` (:func:`cubature_needs`), else ``None``."""
     for edges in (COARSE_EDGES, *COARSER_EDGES):
-        if 2 * starting_solves(n_components, d, edges) <= solves:
+        if cubature_needs(path, t, edges) <= solves:
             return edges
     return None
-
-
-def _null_rules(nodes: np.ndarray, orbit: np.ndarray, w7: np.ndarray) -> np.ndarray:
-    """Fully symmetric null rules on ``nodes`` (one weight per ``orbit``) of degrees 5, 3,
-    3, 1, orthonormalized in that order and scaled to ``‖w7‖`` (see :class:`GenzMalik`).
-
-    A fully symmetric rule integrates every odd monomial to zero; it is of degree ``k`` when
-    it also integrates the even symmetric monomials of degree ≤ ``k`` exactly: ``1``,
-    ``x₁²`` (degree 3), ``x₁⁴`` and ``x₁² x₂²`` (degree 5). A null rule integrates them to
-    zero: the null space of these moment conditions on the five orbit weights, of
-    dimension 1 (degree 5), 3 (degree 3, the degree-5 rule among them), 4 (degree 1)."""
-    to_nodes = (orbit[:, None] == np.arange(orbit.max() + 1)).astype(np.float64)
-    x1, x2 = nodes[:, 0], nodes[:, 1]
-    moments = [np.ones(len(nodes)), x1**2, x1**4, x1**2 * x2**2]
-    rules: list[np.ndarray] = []
-    for n_conditions in (4, 2, 2, 1):  # degree 5, 3, 3, 1
-        conditions = np.array(moments[:n_conditions]) @ to_nodes
-        space = np.linalg.svd(conditions)[2][np.linalg.matrix_rank(conditions) :]
-        for weights in space @ to_nodes.T:  # candidate rules, per node
-            for rule in rules:
-                weights = weights - (weights @ rule) * rule
-            if np.linalg.norm(weights) > 1e-8 and len(rules) < {4: 1, 2: 3, 1: 4}[n_conditions]:
-                rules.append(weights / np.linalg.norm(weights))
-    return np.array(rules) * np.linalg.norm(w7)
 
 
 @dataclass(frozen=True)
@@ -219,22 +146,6 @@ class CubatureResult:
 #: starting boxes are 0.75 wide there): the boxes within ``REACH`` of those standard
 #: deviations of its centre, down to half-widths of ``FINE`` of one.
 LANDMARK_BELOW, LANDMARK_REACH, LANDMARK_FINE = 0.5, 4.0, 1.0
-
-
-def box_estimate(rule: GenzMalik, nulls: np.ndarray) -> np.ndarray:
-    """Error estimates of boxes from the magnitudes of their null rules ``|N_i · f| · vol``
-    (shape ``(n, 4)``: degrees 5, 3, 3, 1; module docstring).
-
-    With ``n₅``, ``n₃`` (the RMS of the two of degree 3) and ``n₁``, and the ratios
-    ``q₃ = n₃/n₁``, ``q₅ = n₅/n₃`` (each at most 1): ``κ · max(n₅, q₃ n₃) · min(1,
-    RATIO_SAFETY · max(q₃, q₅))`` (``κ n₅ = |I₇ − I₅|``)."""
-    n5, n1 = nulls[:, 0], nulls[:, 3]
-    n3 = np.sqrt(0.5 * (nulls[:, 1] ** 2 + nulls[:, 2] ** 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q3 = np.where(n1 > 0, np.minimum(1.0, n3 / n1), 1.0)
-        q5 = np.where(n3 > 0, np.minimum(1.0, n5 / n3), 1.0)
-    level = np.maximum(n5, q3 * n3)  # |I₇ − I₅|, unless it vanished by accident
-    return rule.kappa * level * np.minimum(1.0, RATIO_SAFETY * np.maximum(q3, q5))
 
 
 def _halve(centre: np.ndarray, half: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,6 +212,69 @@ def _refine_at_landmarks(
     return comp, centre, half
 
 
+#: Sheet refinement (:func:`_refine_at_sheets`): boxes that meet ``(−SHEET_REACH,
+#: SHEET_REACH)^d`` and that a sharp sheet crosses are halved down to half-widths of
+#: ``SHEET_FINE`` (the resolution of :data:`FIRST_EDGES` there); sharp: the top two
+#: components' log densities differ by more than ``SHEET_GAP`` somewhere in the box.
+SHEET_REACH, SHEET_FINE, SHEET_GAP = 6.0, 0.75, 8.0
+
+
+def _refine_at_sheets(
+    path: MixturePath,
+    t: float,
+    comp: np.ndarray,
+    centre: np.ndarray,
+    half: np.ndarray,
+    means: np.ndarray,
+    frames: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Halve, each along its widest axis, the boxes within :data:`SHEET_REACH` with a
+    half-width above :data:`SHEET_FINE` whose corners and centre are not all owned by one
+    component of ``p_t`` (the largest ``w_k N_k(x)``: a sheet where the responsibilities
+    switch crosses the box, exactly so where the sheet is a plane, for equal covariances)
+    and where the owner's log density exceeds the next one's by more than
+    :data:`SHEET_GAP` at one of them (the switch is sharp on the box's scale). The sheet's
+    width is ``~1/D`` (``D`` the separation, whitened): between the nodes of a wider box it
+    went unseen, and the estimate with it (module docstring, :data:`COARSER_EDGES`)."""
+    marginal = path.marginal(t)
+    if marginal.n_components < 2:  # no sheet
+        return comp, centre, half
+    inverses = whitening_inverses(marginal)
+    log_w = marginal.log_weights - 0.5 * np.sum(np.log(marginal.eigvals), axis=1)
+    d = centre.shape[1]
+    points = np.concatenate([np.zeros((1, d)), _corners(d)])  # (2^d + 1, d)
+    per_chunk = max(1, 4096 // marginal.n_components)
+    fresh = np.ones(comp.size, dtype=bool)  # boxes not tested yet
+    while True:
+        meets = np.all(np.abs(centre) < SHEET_REACH + half, axis=1)
+        candidates = np.flatnonzero(fresh & meets & (half.max(axis=1) > SHEET_FINE))
+        crossed = np.zeros(comp.size, dtype=bool)
+        for start in range(0, candidates.size, per_chunk):
+            chunk = candidates[start : start + per_chunk]
+            z = centre[chunk, None, :] + half[chunk, None, :] * points[None]
+            x = means[comp[chunk], None, :] + np.einsum("nab,npb->npa", frames[comp[chunk]], z)
+            white = np.einsum("kab,npkb->npka", inverses, x[:, :, None, :] - marginal.means)
+            log_f = log_w - 0.5 * np.sum(white * white, axis=3)  # (n, points, K)
+            owner = np.argmax(log_f, axis=2)
+            top_two = np.sort(log_f, axis=2)[:, :, -2:]
+            sharp = np.max(top_two[:, :, 1] - top_two[:, :, 0], axis=1) > SHEET_GAP
+            crossed[chunk] = sharp & np.any(owner != owner[:, :1], axis=1)
+        if not crossed.any():
+            return comp, centre, half
+        children = _halve(centre[crossed], half[crossed], np.argmax(half[crossed], axis=1))
+        comp = np.concatenate([comp[~crossed], comp[crossed], comp[crossed]])  # as _halve
+        centre = np.concatenate([centre[~crossed], children[0]])
+        half = np.concatenate([half[~crossed], children[1]])
+        fresh = np.concatenate(
+            [np.zeros((~crossed).sum(), dtype=bool), np.ones(2 * crossed.sum(), dtype=bool)]
+        )
+
+
+def _corners(d: int) -> np.ndarray:
+    """The ``2^d`` corners of ``[−1, 1]^d``."""
+    return np.array(np.meshgrid(*([[1.0, -1.0]] * d), indexing="ij")).reshape(d, -1).T
+
+
 def cubature_rule(
     path: MixturePath,
     t: float,
@@ -350,13 +324,8 @@ def cubature_rule(
         axis = np.argmax(fourth * (1.0 + 1e-9 * half / half.max(axis=1, keepdims=True)), axis=1)
         return i7, box_estimate(rule, scale[:, None] * np.abs(f @ rule.nulls.T)), axis
 
-    edges = np.asarray(first_edges)
-    mids, halves = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
-    grid = np.array(np.meshgrid(*([np.arange(mids.size)] * d), indexing="ij")).reshape(d, -1).T
+    comp, centre, half = starting_partition(path, t, first_edges)
     k = weights.size
-    comp = np.repeat(np.arange(k), len(grid))
-    centre, half = np.tile(mids[grid], (k, 1)), np.tile(halves[grid], (k, 1))
-    comp, centre, half = _refine_at_landmarks(path, t, comp, centre, half, rotations)
     value, error, axis = evaluate(comp, centre, half)
     nodes = len(comp) * len(rule.w7) + k
     base = float(weights @ offset)

@@ -100,7 +100,7 @@ class FloorQuadrature:
             of the larger of the last two, :func:`~cmverify.loss_floors._rules.
             hermite_rule`), the sum of the panels' ``|G16 − G16 on the halves|`` in
             ``d = 1``, the sum of the boxes' null-rule estimates of the cubature
-            (:func:`~cmverify.loss_floors._cubature.box_estimate`), for the MeanFlow
+            (:func:`~cmverify.loss_floors._genz_malik.box_estimate`), for the MeanFlow
             floor's iterated rule (two components) 8 times the last difference of three
             rules across plus the lines' estimates (:mod:`~cmverify.loss_floors.
             _iterated`); each at least the rounding of its sum; for the MeanFlow floor plus

@@ -37,9 +37,11 @@ next rule applies); for two components, neither much narrower than the other, th
 **iterated rule** (:mod:`._iterated`: adaptive Gauss–Legendre along lines parallel to the
 one between the components, tensor Gauss–Hermite across) within three quarters of what
 is left; then adaptive Genz–Malik cubature (:mod:`._cubature`) with the rest (default
-:data:`DEFAULT_MAX_SOLVES`), from the finest starting partition whose double fits in it
-(``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per component, else 4, 3 or 2 intervals
-per axis), each component's boxes turned to face its nearest neighbour. Where the mixture
+:data:`DEFAULT_MAX_SOLVES`), from the finest starting partition that fits in it with
+half as much again to refine (``8^d`` boxes of ``2^d + 2d² + 2d + 1`` solves per
+component, else 4 intervals per axis, halved where sharp sheets cross; not from coarser
+ones, whose estimates were measured to fail: :data:`~._cubature.COARSER_EDGES`), each
+component's boxes turned to face its nearest neighbour. Where the mixture
 does not reduce, the integrand is a ridge along the curved boundaries between components
 of ``p_r``, where ``∇X_{t→r}`` stretches (random_mixture(3, 3, 0) at (0.8, 0.4): 30
 times its size inside the components), that no tensor rule in all ``d`` directions aligns
@@ -50,9 +52,10 @@ integrate the ridge out, and the rule across converges spectrally: random_mixtur
 min, to 1e-6), random_mixture(4, 2, 0) at (0.8, 0.4) to 1.3e-7 in 329,120 (277 s; the
 cubature: 7.2e-6 after 8.4e6 solves, 52 min). Three components or more take the
 cubature: 1e-6 in d = 3 within the default budget (random_mixture(3, 3, 0) at (0.8,
-0.4): 2.0e6 solves, 10 min); in d = 4 beyond 2^25 solves (random_mixture(4, 3, 0) at
+0.4): 2.0e6 solves, 8 min); in d = 4 beyond 2^25 solves (random_mixture(4, 3, 0) at
 (0.8, 0.6): 1.4e-6 after 3.35e7 solves, 52 min with the solves split over two processes
-by a scratch script, the value moving by 7e-10 over the last 5e6;
+by a scratch script, the value moving by 7e-10 over the last 5e6; measured before the
+sheet refinement of :mod:`._cubature`;
 benchmarks/meanflow_general.py, RESULTS.md). Where no rule converges, the smallest
 trusted estimate's value is returned, warned.
 
@@ -63,7 +66,8 @@ has a low-density region (a gap between modes), ``X_{t→r}`` stretches a thin s
 same mass is spread over the whole gap, weighted by ``p_r`` there: a broad bump (two modes
 ``N(±e + b, 0.3² I)`` in d = 2 at ``(0.6, 0.3)``: x-side Gauss–Hermite unconverged at 4,096
 nodes per component, data-side 1.6e-12 off with 64 per axis; eight_gaussians at
-``(0.5, 0.25)``: the cubature 1.6e-3 with 15,000 solves against 1.6e-2 with 94,000).
+``(0.5, 0.25)``: the cubature 1.6e-3 with 15,000 solves against 1.6e-2 with 94,000, before
+the sheet refinement of :mod:`._cubature`).
 ``A⁻¹`` is formed as ``adj(A) / det A`` with ``det A = p_r(y) / p_t(x)`` (mass
 conservation, in log densities): in a gap ``A`` is singular to working precision (the
 flow squeezes the gap into a sheet; ``numpy.linalg.solve`` raised ``LinAlgError`` there)
@@ -89,8 +93,8 @@ the region's volume at ``r``, ``C`` the size of ``Cov(v_c | x_t)``): a gap betwe
 modes (``k = 1``) contributes ``~ 1/ρ`` as in ``d = 1``, a hole surrounded by modes in
 ``d = 2`` (``k = 2``) ``O(1)``, and in ``d ≥ 3`` a hole contributes less the emptier it is.
 eight_gaussians at ``r = 0`` (the midpoint between adjacent modes 3.8 standard deviations
-from each, ``ρ ≈ 7e-4``) has a floor of 1089.2 at ``t = 0.5`` that the default budget
-reaches only to an estimate of 1.1e-1 relative (the cubature, 62,750 solves, 63 s; most of
+from each, ``ρ ≈ 7e-4``) has a floor of 1089.3 at ``t = 0.5`` that the default budget
+reaches only to an estimate of 1.1e-1 relative (the cubature, 63,226 solves, 25 s; most of
 the estimate is the Laplace estimate of the ring's interior, :mod:`._gaps`; the record
 says so).
 """
@@ -108,7 +112,7 @@ from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow
 from . import _reduction
 from ._arguments import check_options, check_times
-from ._cubature import COARSER_EDGES, cubature_rule, starting_edges, starting_solves
+from ._cubature import COARSER_EDGES, cubature_needs, cubature_rule, starting_edges
 from ._data_side import DataSide
 from ._flow_matching import DEFAULT_RTOL as FM_RTOL
 from ._flow_matching import (
@@ -141,7 +145,7 @@ FIRST_ORDER = {2: 8, 3: 4, 4: 2}
 NODE_RTOL = 1e-8
 #: Default budget of Jacobian solves of one floor (``max_solves``) where its rules run in
 #: ``d = 2`` (and on a line), and by the rules' dimension: in d = 3 what 1e-6 took the
-#: cubature for three components that do not reduce (2.0e6 solves, 10 min), in d = 4 room
+#: cubature for three components that do not reduce (2.0e6 solves, 8 min), in d = 4 room
 #: for the iterated rule's three first rules across (329,120 solves for random_mixture(4,
 #: 2, 0) at (0.8, 0.4)); the cubature with three components there: beyond 2^25 solves.
 CUBATURE_NODES = 2**16
@@ -219,14 +223,14 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     m = rules_path.dim
     if budget is None:
         max_solves = DEFAULT_MAX_SOLVES[m]
-    start = starting_solves(k, m, COARSER_EDGES[-1])
+    need = cubature_needs(rules_path, r, COARSER_EDGES[-1])
     # three Gauss–Hermite rules (the fewest that can converge) at the first orders
     three = k * sum((FIRST_ORDER[m] * 2**i) ** m for i in range(3))
-    if max_solves < min(three, 2 * start):
+    if max_solves < min(three, need):
         raise ValueError(
             f"max_solves = {max_solves} is below what either rule needs for this path: "
-            f"{three} Jacobian solves (three Gauss–Hermite rules) or {2 * start} (twice "
-            "the cubature's coarsest starting partition)"
+            f"{three} Jacobian solves (three Gauss–Hermite rules) or {need} (the "
+            "cubature's coarsest starting partition and half as much again)"
         )
     # what lies in gaps of p_r beyond every rule's reach is added to the estimate
     gap, gap_nodes = gaps_beyond_reach(rules_path, r, log_f if reduction is None else log_f_of)
@@ -234,7 +238,7 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     h_rules = h if reduction is None else (lambda s: h(embed(s)))
     lines = iterated_applies(rules_path, r)  # two components: the iterated rule next
     hermite, spent = None, 0
-    if trusted or 2 * start > max_solves:
+    if trusted or need > max_solves:
         # within max_solves: the rules' nodes per component, all rules together ≤ 4/3 q^d
         # (the largest rule ≤ 9/16 of the budget per component: three components in d = 2
         # had spent 65,472 of 65,536 on 8 … 128 per axis, the cubature none; review);
@@ -250,7 +254,7 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
         if not trusted:  # no tensor node sees the narrow component: not converged
             hermite = dataclasses.replace(hermite, converged=False)
         if hermite.converged or (
-            not lines and starting_edges(k, m, max_solves - rule.nodes) is None
+            not lines and starting_edges(rules_path, r, max_solves - rule.nodes) is None
         ):
             return hermite
         spent, side.worst = rule.nodes, 0.0
@@ -258,7 +262,7 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     best = hermite if hermite is not None and trusted else None
     if lines:  # within three quarters of what is left, unless the cubature cannot start
         share = max_solves - spent
-        if starting_edges(k, m, share // 4) is not None:
+        if starting_edges(rules_path, r, share // 4) is not None:
             share -= share // 4
         label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), iterated rule"
         report = _report(throttled(progress, label, rtol), gap, side, spent)
@@ -271,12 +275,12 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
             spent, side.worst = spent + rule.nodes, 0.0
             if found.converged:
                 return found
-            if starting_edges(k, m, max_solves - spent) is None:  # no cubature: the better
+            if starting_edges(rules_path, r, max_solves - spent) is None:  # no cubature: the better
                 if best is None or found.error_estimate < best.error_estimate:
                     best = found
                 return dataclasses.replace(best, nodes=found.nodes)
 
-    edges = starting_edges(k, m, max_solves - spent)
+    edges = starting_edges(rules_path, r, max_solves - spent)
     if edges is None:  # the iterated rule's first rule did not fit either
         return hermite
     label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), cubature"
@@ -314,7 +318,8 @@ def meanflow_quadrature(
     component; a larger budget buys accuracy where the default does not reach ``rtol``:
     about 0.2–2.5 ms a solve here, 6 ms for ill-conditioned components (it bounds solves,
     not time);
-    the cubature runs only where twice its starting partition fits in what is left). An
+    the cubature runs only where its starting partition and half as much again fit in what
+    is left). An
     :class:`~cmverify.reference.AccuracyWarning` where the error estimate stayed above
     ``rtol`` within the budget. ``nodes`` counts integrand evaluations: where none is a
     Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
