@@ -197,7 +197,7 @@ def test_bad_input_is_refused_by_name():
     with pytest.warns(AccuracyWarning, match="above rtol"):
         (rec,) = loss_floors.meanflow_quadrature(plane, 0.5, 0.25, max_solves=16_000)
     # modes more than 6 standard deviations apart: no Gauss–Hermite rule, the cubature
-    # from its coarser start, every solve counted
+    # from COARSE_EDGES (15,108 solves with half as much again), every solve counted
     assert rec.nodes <= 16_000 and rec.rule == "genz-malik" and not rec.converged
     values = loss_floors.meanflow(path, [0.5, 0.6], 0.1)
     assert values.shape == (2,) and np.all(values > 0)

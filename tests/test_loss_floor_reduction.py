@@ -354,10 +354,10 @@ def test_a_panel_that_fooled_the_eight_and_sixteen_node_pair_is_estimated():
 def test_where_the_finest_cubature_start_does_not_fit_a_coarser_one_does(monkeypatch):
     """Two modes on a line in d = 3, the reductions off (the rules of general mixtures;
     truth: the reduction). 40,000 solves fit three Gauss–Hermite rules (8,414 here: 7.9e-3
-    off at an estimate of 2.1e-2) but not twice the cubature's finest start (2 · 2 · 8³ · 33
-    = 67,584 solves); the cubature then starts from 4 intervals per axis on what is left:
-    measured 2.6e-5 off at an estimate of 1.8e-3 (before, Gauss–Hermite's value was
-    returned and most of the budget left unspent). The iterated rule, which two modes now
+    off at an estimate of 2.1e-2) but not the cubature's finest start and half as much again
+    (50,691 solves); the cubature then starts from 4 intervals per axis on what is left:
+    measured 2.6e-5 off at an estimate of 1.8e-3 before the sheet refinement (before that,
+    Gauss–Hermite's value was returned and most of the budget left unspent). The iterated rule, which two modes now
     take first, ruled out."""
     path = cmv.MixturePath(_on_a_line([-1.0, 1.2], 0.3, 3), cmv.Interpolant.linear())
     truth = _truth(path, 0.8, 0.4)

@@ -20,7 +20,7 @@ one is seen, and every box within 6 standard deviations that a sharp **sheet** c
 standard deviations, so that the switch of responsibilities is seen: from the coarse
 starts of the MeanFlow floor, without it, the estimate fell short of the error (1.5 times,
 2 cases of 400 from each of :data:`COARSE_EDGES` and :data:`COARSER_EDGES`, random
-collinear mixtures at the default rtol); with it every error is within 0.59 of its
+collinear mixtures at the default rtol); with it every error is within 0.74 of its
 estimate (0.10 at the default rtol; benchmarks/cubature_estimate_sweep.py, RESULTS.md).
 
 Why not only a tensor rule: where components of different scales or far apart meet, the
@@ -75,8 +75,8 @@ COARSE_EDGES = (-SPAN, -4.5, -3.0, -1.5, 0.0, 1.5, 3.0, 4.5, SPAN)
 #: earlier random sweep: d = 2, three modes, two of them coincident, 10.6 standard
 #: deviations from the third at t = 0.1, rtol 1e-9; the sheet between them fell between
 #: the nodes of a tail box 6 wide). From this start and from :data:`COARSE_EDGES` every
-#: error within 0.59 of its estimate, 0.10 at the default rtol (400 random collinear
-#: mixtures each, 1-d truths, at the default rtol and at a hundredth of it:
+#: error within 0.74 of its estimate, 0.10 at the default rtol (random collinear mixtures,
+#: two runs of 400 each, 1-d truths, at the default rtol and at a hundredth of it:
 #: benchmarks/cubature_estimate_sweep.py, RESULTS.md).
 COARSER_EDGES = ((-SPAN, -3.0, 0.0, 3.0, SPAN),)
 #: Nodes of ``g`` evaluated per call (bounds the memory of one call).
@@ -215,7 +215,7 @@ def _refine_at_landmarks(
 #: Sheet refinement (:func:`_refine_at_sheets`): boxes that meet ``(−SHEET_REACH,
 #: SHEET_REACH)^d`` and that a sharp sheet crosses are halved down to half-widths of
 #: ``SHEET_FINE`` (the resolution of :data:`FIRST_EDGES` there); sharp: the top two
-#: components' log densities differ by more than ``SHEET_GAP`` somewhere in the box.
+#: components' log densities differ by more than ``SHEET_GAP`` at a corner or the centre.
 SHEET_REACH, SHEET_FINE, SHEET_GAP = 6.0, 0.75, 8.0
 
 
@@ -233,7 +233,7 @@ def _refine_at_sheets(
     component of ``p_t`` (the largest ``w_k N_k(x)``: a sheet where the responsibilities
     switch crosses the box, exactly so where the sheet is a plane, for equal covariances)
     and where the owner's log density exceeds the next one's by more than
-    :data:`SHEET_GAP` at one of them (the switch is sharp on the box's scale). The sheet's
+    :data:`SHEET_GAP` at one of those points (the switch is sharp on the box's scale). The sheet's
     width is ``~1/D`` (``D`` the separation, whitened): between the nodes of a wider box it
     went unseen, and the estimate with it (module docstring, :data:`COARSER_EDGES`)."""
     marginal = path.marginal(t)

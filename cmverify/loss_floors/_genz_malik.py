@@ -20,7 +20,8 @@ linear, trig and sqrt interpolants; the floors' default rtol; ``t`` in [0.02, 0.
 every error within its estimate, the worst at 0.019 of it; ``|I₇ − I₅|`` alone failed
 on one (2.6×, the case above) and came within 0.97 of failing on another, with 13–15%
 fewer nodes. From each starting partition the floors use, at the default rtol and at a
-hundredth of it (400 mixtures each): within 0.59 (benchmarks/cubature_estimate_sweep.py).
+hundredth of it (two runs of 400 mixtures each): within 0.74
+(benchmarks/cubature_estimate_sweep.py).
 
 Where the estimate's margin lies (random_mixture(4, 3, 0), MeanFlow floor at (0.8, 0.6),
 RESULTS.md): the boxes' errors add up to a hundredth of the estimate; in the boxes holding
