@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact import MixturePath
-from ._genz_malik import box_estimate, genz_malik
+from ._genz_malik import box_estimate, corners, genz_malik
 from ._rules import ROUNDING, component_frames, landmarks, whitening_inverses
 
 __all__ = [
@@ -242,7 +242,7 @@ def _refine_at_sheets(
     inverses = whitening_inverses(marginal)
     log_w = marginal.log_weights - 0.5 * np.sum(np.log(marginal.eigvals), axis=1)
     d = centre.shape[1]
-    points = np.concatenate([np.zeros((1, d)), _corners(d)])  # (2^d + 1, d)
+    points = np.concatenate([np.zeros((1, d)), corners(d)])  # (2^d + 1, d)
     per_chunk = max(1, 4096 // marginal.n_components)
     fresh = np.ones(comp.size, dtype=bool)  # boxes not tested yet
     while True:
@@ -268,11 +268,6 @@ def _refine_at_sheets(
         fresh = np.concatenate(
             [np.zeros((~crossed).sum(), dtype=bool), np.ones(2 * crossed.sum(), dtype=bool)]
         )
-
-
-def _corners(d: int) -> np.ndarray:
-    """The ``2^d`` corners of ``[−1, 1]^d``."""
-    return np.array(np.meshgrid(*([[1.0, -1.0]] * d), indexing="ij")).reshape(d, -1).T
 
 
 def cubature_rule(

@@ -39,7 +39,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["GenzMalik", "box_estimate", "genz_malik"]
+__all__ = ["GenzMalik", "box_estimate", "corners", "genz_malik"]
 
 #: Safety factor on the convergence ratio of the null rules in a box's estimate
 #: (:func:`box_estimate`).
@@ -68,6 +68,11 @@ class GenzMalik:
     kappa: float
 
 
+def corners(d: int) -> np.ndarray:
+    """The ``2^d`` corners of ``[−1, 1]^d`` ``(2^d, d)``."""
+    return np.array(np.meshgrid(*([[1.0, -1.0]] * d), indexing="ij")).reshape(d, -1).T
+
+
 @cache
 def genz_malik(d: int) -> GenzMalik:
     """The rule in ``d ≥ 2`` dimensions: the centre; ``±λ₂ e_i`` and ``±λ₄ e_i``;
@@ -85,8 +90,7 @@ def genz_malik(d: int) -> GenzMalik:
                     p = np.zeros(d)
                     p[i], p[j] = si * l4, sj * l4
                     pairs.append(p)
-    signs = np.array(np.meshgrid(*([[1.0, -1.0]] * d), indexing="ij")).reshape(d, -1).T
-    nodes = np.concatenate([np.zeros((1, d)), near, far, np.array(pairs), l5 * signs])
+    nodes = np.concatenate([np.zeros((1, d)), near, far, np.array(pairs), l5 * corners(d)])
     n_pairs, n_corners = 2 * d * (d - 1), 2**d
     w7 = np.concatenate(
         [
