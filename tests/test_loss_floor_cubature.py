@@ -298,3 +298,50 @@ def test_boxes_are_aligned_with_the_nearest_component_and_need_fewer_nodes(monke
     assert aligned.converged and plain.converged
     assert abs(aligned.value - plain.value) <= aligned.error_estimate + plain.error_estimate
     assert aligned.nodes < plain.nodes
+
+
+def test_the_nodes_errors_are_weighed_into_the_estimate():
+    """``node_errors``: each node's relative error weighed by its rule and Gaussian weights
+    (:class:`~cmverify.loss_floors._cubature.CubatureResult`). Zero errors change nothing;
+    a constant ``ε`` on a positive integrand moves the estimate by between ``ε`` times the
+    value and ``(‖w₇‖₁ + 2) ε`` times it (the rule's weights, some negative, and the control
+    variate's two uses); an unknown (infinite) one makes the estimate infinite, not an
+    exception."""
+    path = cmv.MixturePath(cmv.mixtures.random_mixture(2, 3, 4), cmv.Interpolant.linear())
+    t = 0.4
+
+    def g(x):
+        return path.velocity_target_variance(t, x)
+
+    plain = cubature_rule(path, t, g, 1e-8, 40_000)
+    calls: list[int] = []
+
+    def errors_of(eps):
+        def last():  # the errors of g's last call, as long as that call
+            calls.append(1)
+            return np.full(last.size, eps)
+
+        return last
+
+    def sized(errors):
+        def h(x):
+            errors.size = len(x)
+            return g(x)
+
+        return h
+
+    zero = errors_of(0.0)
+    assert cubature_rule(path, t, sized(zero), 1e-8, 40_000, node_errors=zero) == plain
+    assert calls  # asked after every call of g
+    eps = 1e-7
+    const = errors_of(eps)
+    moved = cubature_rule(path, t, sized(const), 1e-8, 40_000, node_errors=const)
+    assert moved.value == plain.value and moved.nodes == plain.nodes
+    assert moved.error_estimate == pytest.approx(plain.error_estimate + moved.node_error)
+    norm = float(np.abs(genz_malik(2).w7).sum())
+    assert eps * plain.value <= moved.node_error <= (norm + 2.0) * eps * plain.value
+    unknown = errors_of(np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from inf · 0 either
+        lost = cubature_rule(path, t, sized(unknown), 1e-8, 40_000, node_errors=unknown)
+    assert lost.error_estimate == np.inf and not lost.converged

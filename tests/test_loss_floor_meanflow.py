@@ -4,6 +4,7 @@ variational equation (d = 1, where the library integrates on the data side with 
 density-ratio Jacobian), the flow-matching floor at ``r = t``, Monte Carlo of the
 definition, and the gap formula of separated modes."""
 
+import re
 import warnings
 
 import numpy as np
@@ -340,6 +341,35 @@ def test_a_gap_beyond_the_rules_reach_is_in_the_error_estimate(
         (rec,) = loss_floors.meanflow_quadrature(path, t, r, max_solves=4608)
     assert not rec.converged
     assert abs(rec.value - truth) <= rec.error_estimate <= 10 * truth
+
+
+def test_the_gap_probes_are_charged_to_the_budget(monkeypatch):
+    """The solve that probes a gap counts against ``max_solves``: with the budget set to
+    what the rules alone spent, the record had one solve more than the budget (review)."""
+    _without_the_line_rule(monkeypatch)
+    weights = [0.7586633685752502, 0.24133663142474976]
+    means = [[2.034747638972277, -0.8977417627695395], [-1.5942254686913604, 1.817045998497572]]
+    s2 = 0.13987033454893497**2
+    mixture = cmv.GaussianMixture(weights, means, np.broadcast_to(s2 * np.eye(2), (2, 2, 2)))
+    path = cmv.MixturePath(mixture, cmv.interpolants.quadratic())
+    t, r = 0.6893633014464688, 0.062006497473984616
+    assert _gaps.gaps_beyond_reach(path, r, lambda y: np.zeros(len(y)))[1] == 1  # one probe
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        (first,) = loss_floors.meanflow_quadrature(path, t, r, max_solves=4608)
+        tight = first.nodes - 1  # what the rules spent
+        (rec,) = loss_floors.meanflow_quadrature(path, t, r, max_solves=tight)
+    assert first.nodes <= 4608 and rec.nodes <= tight
+    # too small a budget: the message counts the probe in what the rules need
+    with pytest.raises(ValueError, match="with the 1 that probed gaps") as refused:
+        loss_floors.meanflow_quadrature(path, t, r, max_solves=10)
+    need = int(re.search(r"or (\d+) \(the cubature", str(refused.value)).group(1))
+    with pytest.raises(ValueError, match=f"max_solves = {need - 1} is below"):
+        loss_floors.meanflow_quadrature(path, t, r, max_solves=need - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AccuracyWarning)
+        (least,) = loss_floors.meanflow_quadrature(path, t, r, max_solves=need)
+    assert least.rule == "genz-malik" and least.nodes <= need
 
 
 def test_no_gap_is_out_of_reach_where_the_modes_overlap():

@@ -5,8 +5,9 @@ Cov(v_c | x_t = x)``, the floor is ``E_{y ~ p_r} h(y)``, ``h = tr(A⁻¹ C A⁻�
 is formed as ``adj(A) / det A`` with ``det A = p_r(y) / p_t(x)`` (mass conservation, in
 log densities): ``h = (p_t/p_r)² tr(adj A C adj Aᵀ)`` — accurate where ``A`` is singular
 to working precision (module docstring of :mod:`._meanflow`). Each node's relative error
-(the cofactors', ``x``'s, and the log-determinant's through ``x``) is recorded: the rules
-add ``2 ε |value|`` for the worst ``ε`` since the last reset (:attr:`DataSide.worst`).
+(the cofactors', ``x``'s, and the log-determinant's through ``x``) is recorded: most rules
+add ``ε |value|`` for the worst ``ε`` since the last reset (:attr:`DataSide.worst`), the
+cubature each node's weighed by its weight (:attr:`DataSide.errors`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from ..exact import MixturePath
 from ..reference import AccuracyWarning, ReferenceFlow, SolverFailure
 from ._adjugate import adjugate, node_error
+from ._workers import SolvePool
 
 __all__ = ["GAP_PROBE_STEPS", "DataSide"]
 
@@ -32,11 +34,23 @@ class DataSide:
     Attributes:
         worst: the largest relative error estimate of a node's value so far (the
             rules reset it to 0 when they start).
+        errors: the relative error estimates of the values of the last batch ``(m,)``
+            (``inf`` where unknown), for rules that weigh each node's error.
+        pool: worker processes that solve large batches (:class:`._workers.SolvePool`),
+            or ``None``.
     """
 
-    def __init__(self, path: MixturePath, flow: ReferenceFlow, t: float, r: float) -> None:
-        self.path, self.flow, self.t, self.r = path, flow, t, r
+    def __init__(
+        self,
+        path: MixturePath,
+        flow: ReferenceFlow,
+        t: float,
+        r: float,
+        pool: SolvePool | None = None,
+    ) -> None:
+        self.path, self.flow, self.t, self.r, self.pool = path, flow, t, r, pool
         self.worst = 0.0
+        self.errors = np.zeros(0)
 
     def terms(self, y: np.ndarray, sol) -> tuple[np.ndarray, ...]:
         """``log p_t(x)``, ``log p_r(y)``, ``tr(adj A C adj Aᵀ)`` and ``adj A`` of a solve
@@ -48,7 +62,12 @@ class DataSide:
 
     def log_terms(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``h`` at ``y`` ``(m, d)`` as ``(log a, b)``, ``h = a b`` (``a = (p_t/p_r)²``,
-        ``b = tr(adj A C adj Aᵀ)``), the nodes' errors recorded in :attr:`worst`."""
+        ``b = tr(adj A C adj Aᵀ)``), the nodes' errors recorded in :attr:`worst`; a large
+        batch solved by the :attr:`pool`'s workers where there is one."""
+        if self.pool is not None and self.pool.shares(self.path, self.flow, len(y)):
+            log_a, b, self.errors = self.pool.log_terms(self.t, self.r, y)
+            self.worst = max(self.worst, float(np.max(self.errors)))
+            return log_a, b
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AccuracyWarning)  # folded into the estimate
             sol = self.flow.solve_jacobian(y, self.r, self.t)
@@ -57,7 +76,8 @@ class DataSide:
         # |Δ log det A| through x, and the rounding of the two log densities
         det_error = score * sol.error_estimate + 1e-15 * (np.abs(log_pt) + np.abs(log_pr) + 1)
         node = node_error(sol, adj) + 2.0 * det_error
-        self.worst = max(self.worst, float(np.max(node)))
+        self.errors = np.where(node >= 0.0, node, np.inf)  # NaN: unknown, so infinite
+        self.worst = max(self.worst, float(np.max(self.errors)))
         return 2.0 * (log_pt - log_pr), g
 
     def h(self, y: np.ndarray) -> np.ndarray:

@@ -18,9 +18,10 @@ linear in ``v_c − v``:
 the flow-matching floor at ``r = t`` (``∇X_{t→t} = I``). ``Cov(v_c | x_t)`` is closed form
 (:meth:`~cmverify.exact.MixturePath.velocity_target_covariance`) and ``∇X_{t→r}`` comes
 from :meth:`~cmverify.reference.ReferenceFlow.solve_jacobian` (per trajectory to
-``rtol/100`` relative in Frobenius norm, within 1e-10 … :data:`NODE_RTOL`; each node's own
-error estimate is added to the rule's, ``2 ε |value|`` for the worst relative node error
-``ε``), one batched solve per refinement of the rule (:mod:`cmverify.loss_floors._rules`:
+``rtol/100`` relative in Frobenius norm, within 1e-10 … :data:`NODE_RTOL`; the nodes' own
+error estimates are added to the rule's: ``ε |value|`` for the worst node's relative error
+``ε`` in the Gauss–Hermite and iterated rules, each node's weighed by its weight in the
+cubature: :func:`~._cubature.cubature_rule`), one batched solve per refinement of the rule (:mod:`cmverify.loss_floors._rules`:
 adaptive composite Gauss–Legendre in ``d = 1``).
 In ``d = 2 … 4`` exact reductions come first (:mod:`._reduction`, one covariance shared by
 all components): a product of 1-d mixtures (a grid of modes) is the sum of their floors
@@ -125,6 +126,7 @@ from ._iterated import iterated_applies, iterated_rule
 from ._one_dimensional import data_side_floor
 from ._progress import throttled
 from ._rules import hermite_rule, velocity_slope
+from ._workers import SolvePool, check_workers
 
 __all__ = ["meanflow", "meanflow_quadrature"]
 
@@ -152,7 +154,7 @@ CUBATURE_NODES = 2**16
 DEFAULT_MAX_SOLVES = {2: CUBATURE_NODES, 3: 2**21, 4: 2**19}
 
 
-def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, progress):
+def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, progress, pool):
     # ∇X_{t→t} = I: the flow-matching floor; also within 64 spacings of t, below what a
     # solve can step (SolverFailure at t − r = 1e-15, t = ½). There ∇X = I − (t − r) ∇v + …
     # moves the floor by ≤ 2 (t − r) ‖∇v‖ of it, added to the estimate with ‖∇v‖'s
@@ -169,7 +171,7 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     factors = _reduction.product_factors(path.mixture) if path.dim > 1 else None
     if factors is not None:  # a product of 1-d mixtures: the sum of their floors
         paths = [MixturePath(factor, path.interpolant) for factor in factors]
-        parts = [_one(p, ReferenceFlow(p), t, r, rtol, budget, progress) for p in paths]
+        parts = [_one(p, ReferenceFlow(p), t, r, rtol, budget, progress, None) for p in paths]
         return _reduction.sum_of_floors(parts, rtol)
     if path.dim == 1:
         rule = data_side_floor(path, flow, t, r, rtol)
@@ -184,7 +186,7 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
             "gauss-legendre",
         )
     max_solves = CUBATURE_NODES if budget is None else budget
-    side = DataSide(path, flow, t, r)
+    side = DataSide(path, flow, t, r, pool)
     h, log_terms, log_f = side.h, side.log_terms, side.log_f
 
     def record(value: float, error: float, order: int, nodes: int, rule: str):
@@ -226,14 +228,18 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     need = cubature_needs(rules_path, r, COARSER_EDGES[-1])
     # three Gauss–Hermite rules (the fewest that can converge) at the first orders
     three = k * sum((FIRST_ORDER[m] * 2**i) ** m for i in range(3))
-    if max_solves < min(three, need):
-        raise ValueError(
-            f"max_solves = {max_solves} is below what either rule needs for this path: "
-            f"{three} Jacobian solves (three Gauss–Hermite rules) or {need} (the "
-            "cubature's coarsest starting partition and half as much again)"
-        )
-    # what lies in gaps of p_r beyond every rule's reach is added to the estimate
+    # what lies in gaps of p_r beyond every rule's reach is added to the estimate (a solve
+    # probes each such gap: charged to the budget first)
     gap, gap_nodes = gaps_beyond_reach(rules_path, r, log_f if reduction is None else log_f_of)
+    if max_solves - gap_nodes < min(three, need):
+        probes = f", with the {gap_nodes} that probed gaps" if gap_nodes else ""
+        raise ValueError(
+            f"max_solves = {max_solves} is below what either rule needs for this path"
+            f"{probes}: {three + gap_nodes} Jacobian solves (three Gauss–Hermite rules) or "
+            f"{need + gap_nodes} (the cubature's coarsest starting partition and half as much "
+            "again)"
+        )
+    max_solves -= gap_nodes
     trusted = tensor_rules_apply(rules_path, r)  # else tensor nodes may miss what matters
     h_rules = h if reduction is None else (lambda s: h(embed(s)))
     lines = iterated_applies(rules_path, r)  # two components: the iterated rule next
@@ -284,19 +290,23 @@ def _one(path, flow: ReferenceFlow, t: float, r: float, rtol: float, budget, pro
     if edges is None:  # the iterated rule's first rule did not fit either
         return hermite
     label = f"MeanFlow floor at (t, r) = ({t:g}, {r:g}), cubature"
-    report = _report(throttled(progress, label, rtol), gap, side, spent)
-    cub = cubature_rule(rules_path, r, h_rules, rtol, max_solves - spent, edges, report)
-    error = cub.error_estimate + side.worst * abs(cub.value)
-    result = record(cub.value, error, 7, spent + cub.nodes, "genz-malik" + suffix)
+    report = _report(throttled(progress, label, rtol), gap, side, spent, weighed=True)
+    cub = cubature_rule(
+        rules_path, r, h_rules, rtol, max_solves - spent, edges, report, lambda: side.errors
+    )  # the nodes' errors weighed into its estimate
+    result = record(cub.value, cub.error_estimate, 7, spent + cub.nodes, "genz-malik" + suffix)
     if best is not None and best.error_estimate < result.error_estimate:
         return dataclasses.replace(best, nodes=result.nodes)  # none converged
     return result
 
 
-def _report(lines, gap: float, side: DataSide, spent: int):
+def _report(lines, gap: float, side: DataSide, spent: int, weighed: bool = False):
     """A rule's ``report(nodes, value, estimate)`` to the throttled progress ``lines``: the
     solves of the floor so far (``spent`` by the rules before), the estimate with its
-    other terms as recorded (``None`` without progress)."""
+    other terms as recorded (the worst node's error unless the rule ``weighed`` each
+    node's into its estimate; ``None`` without progress)."""
+    if weighed:
+        return lines and (lambda n, v, e: lines(spent + n, v, e + gap))
     return lines and (lambda n, v, e: lines(spent + n, v, e + gap + side.worst * abs(v)))
 
 
@@ -308,11 +318,12 @@ def meanflow_quadrature(
     rtol: float | None = None,
     max_solves: int | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> list[FloorQuadrature]:
     """The MeanFlow floor at each ``(t, r)`` (floats or 1-d arrays, broadcast; ``r ≤ t``)
     with its quadrature record (module docstring); ``rtol`` defaults to
     :data:`DEFAULT_RTOL` of the dimension, ``max_solves`` bounds the Jacobian solves of
-    each floor in ``d ≥ 2``, all its rules together (default
+    each floor in ``d ≥ 2``, all its rules together and the solves that probe gaps (default
     :data:`DEFAULT_MAX_SOLVES` by the rules' dimension — 2^16, 2^21, 2^19 in d = 2, 3, 4 —
     or on a line twice the rule's starting partition where that is more: 768 solves per
     component; a larger budget buys accuracy where the default does not reach ``rtol``:
@@ -325,16 +336,21 @@ def meanflow_quadrature(
     Jacobian solve (``d = 1``, products, ``t − r`` within 64 spacings of ``t``) the budget
     does not apply. ``progress``: called with a line when the Gauss–Hermite rules start
     and every few seconds while the iterated rule or the cubature runs, with the floor's
-    solves so far (``d ≥ 2``; what it raises propagates)."""
+    solves so far (``d ≥ 2``; what it raises propagates). ``workers``: processes that
+    share each large batch of Jacobian solves (Linux; at most the usable cores; forked at
+    the first such batch and stopped on return; the same records to rounding:
+    :mod:`._workers`)."""
     path, t_arr, r_arr = check_times(path, t, r)
     rtol = DEFAULT_RTOL[path.dim] if rtol is None else rtol
     check_options(rtol, max_solves, progress)
+    workers = check_workers(workers)
     path = _reduction.centred(path)
     flow = ReferenceFlow(path, rtol=max(1e-10, min(NODE_RTOL, rtol / 100)))
-    records = [
-        _one(path, flow, float(ti), float(ri), float(rtol), max_solves, progress)
-        for ti, ri in zip(t_arr, r_arr, strict=True)
-    ]
+    with SolvePool(path, flow, workers) as pool:
+        records = [
+            _one(path, flow, float(ti), float(ri), float(rtol), max_solves, progress, pool)
+            for ti, ri in zip(t_arr, r_arr, strict=True)
+        ]
     for rec in records:
         if not rec.converged:
             warnings.warn(
@@ -354,15 +370,18 @@ def meanflow(
     rtol: float | None = None,
     max_solves: int | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> float | np.ndarray:
     """``E ‖∇X_{t→r}(x_t)(v_c − v(t, x_t))‖²``: the unweighted MeanFlow loss of the exact
     average velocity ``u(·, r, t)`` (module docstring), to an error estimate ≤ 1e-7
     relative in ``d = 1`` and 1e-6 in ``d = 2 … 4`` where the rules reach it within their
     budgets of Jacobian solves, with an :class:`~cmverify.reference.AccuracyWarning` where
     they do not (:func:`meanflow_quadrature` gives each value's record; ``rtol``,
-    ``max_solves`` and ``progress`` as there). A float for float ``t`` and ``r``, else an
-    array over their broadcast."""
-    records = meanflow_quadrature(path, t, r, rtol=rtol, max_solves=max_solves, progress=progress)
+    ``max_solves``, ``progress`` and ``workers`` as there). A float for float ``t`` and
+    ``r``, else an array over their broadcast."""
+    records = meanflow_quadrature(
+        path, t, r, rtol=rtol, max_solves=max_solves, progress=progress, workers=workers
+    )
     values = np.array([rec.value for rec in records])
     scalar = np.ndim(as_times(t, name="t")) == 0 and np.ndim(as_times(r, name="r")) == 0
     return float(values[0]) if scalar else values

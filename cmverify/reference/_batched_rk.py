@@ -63,6 +63,10 @@ class SolverFailure(RuntimeError):
         self.indices = indices
         self.reasons = reasons
 
+    def __reduce__(self):
+        # picklable with its fields (a worker process raises it to the caller)
+        return type(self), (str(self), self.indices, self.reasons)
+
     @classmethod
     def of(cls, failures: dict[int, str], n: int) -> SolverFailure:
         """The failure of the trajectories ``failures`` (index → why) out of ``n``."""
