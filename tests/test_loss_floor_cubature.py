@@ -305,8 +305,9 @@ def test_the_nodes_errors_are_weighed_into_the_estimate():
     (:class:`~cmverify.loss_floors._cubature.CubatureResult`). Zero errors change nothing;
     a constant ``ε`` on a positive integrand moves the estimate by between ``ε`` times the
     value and ``(‖w₇‖₁ + 2) ε`` times it (the rule's weights, some negative, and the control
-    variate's two uses); an unknown (infinite) one makes the estimate infinite, not an
-    exception."""
+    variate's two uses); an unknown (infinite) one at a single node makes the estimate
+    infinite (review: it had been 1.3e307), not an exception, and nodes' errors above
+    ``rtol`` stop the refinement at once (review: it had spent its whole budget)."""
     path = cmv.MixturePath(cmv.mixtures.random_mixture(2, 3, 4), cmv.Interpolant.linear())
     t = 0.4
 
@@ -333,15 +334,28 @@ def test_the_nodes_errors_are_weighed_into_the_estimate():
     zero = errors_of(0.0)
     assert cubature_rule(path, t, sized(zero), 1e-8, 40_000, node_errors=zero) == plain
     assert calls  # asked after every call of g
-    eps = 1e-7
+    eps = 1e-10  # below rtol: the refinement goes on as without
     const = errors_of(eps)
     moved = cubature_rule(path, t, sized(const), 1e-8, 40_000, node_errors=const)
     assert moved.value == plain.value and moved.nodes == plain.nodes
     assert moved.error_estimate == pytest.approx(plain.error_estimate + moved.node_error)
     norm = float(np.abs(genz_malik(2).w7).sum())
     assert eps * plain.value <= moved.node_error <= (norm + 2.0) * eps * plain.value
-    unknown = errors_of(np.inf)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no RuntimeWarning from inf · 0 either
-        lost = cubature_rule(path, t, sized(unknown), 1e-8, 40_000, node_errors=unknown)
-    assert lost.error_estimate == np.inf and not lost.converged
+    start = cubature_rule(path, t, g, 1e-8, 1)  # the starting partition alone
+    for eps, where in ((np.inf, 7), (1e-5, slice(None))):  # one unknown; all above rtol
+        calls.clear()
+
+        def some(eps=eps, where=where):
+            last = np.zeros(some.size)
+            if len(calls) == 1:  # the starting boxes' call (after the control variate's)
+                last[where] = eps
+            calls.append(1)
+            return last
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no RuntimeWarning from inf · 0 either
+            lost = cubature_rule(path, t, sized(some), 1e-8, 40_000, node_errors=some)
+        assert not lost.converged
+        assert lost.error_estimate == np.inf if eps == np.inf else lost.node_error > 1e-8
+        # halving cannot shrink what the nodes' errors add: it stops, the budget unspent
+        assert lost.nodes == start.nodes

@@ -157,8 +157,9 @@ def test_an_exception_in_progress_stops_the_workers(monkeypatch):
 
 
 _ORPHAN = """
-import os, sys, time
+import os, signal, sys, time
 import numpy as np
+signal.signal(signal.SIGTERM, lambda *args: None)  # a caller's handler, inherited by forks
 import cmverify as cmv
 from cmverify.loss_floors import _workers
 from cmverify.reference import ReferenceFlow
@@ -181,8 +182,9 @@ def _running(pid: int) -> bool:
 
 
 def test_the_workers_die_with_the_caller(tmp_path):
-    """``kill`` of the calling process alone (a scheduler's SIGTERM, ``timeout``) takes the
-    workers with it (review: they had been left running, adopted by init)."""
+    """The death of the calling process alone (a scheduler's kill, ``timeout``) takes the
+    workers with it (review: they had been left running, adopted by init), also where the
+    caller had set a SIGTERM handler that ignores it (second review)."""
     import subprocess
     import sys
     import time
@@ -193,7 +195,7 @@ def test_the_workers_die_with_the_caller(tmp_path):
     workers = [int(pid) for pid in caller.stdout.readline().split()]
     try:
         assert len(workers) == 2 and all(_running(pid) for pid in workers)
-        caller.terminate()
+        caller.kill()  # its own SIGTERM handler would ignore terminate()
         caller.wait(timeout=30)
         deadline = time.monotonic() + 30
         while any(_running(pid) for pid in workers) and time.monotonic() < deadline:

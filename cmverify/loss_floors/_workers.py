@@ -83,7 +83,9 @@ def check_workers(workers: object) -> int:
 
 def _adopt(path: MixturePath, flow: ReferenceFlow, parent: int) -> None:
     """A worker's initializer: keep the path and flow it inherited (forked, not pickled),
-    and die with the process that started it."""
+    and die with the process that started it (by SIGTERM, its default action restored:
+    a handler the caller set, inherited, could ignore it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
     except (OSError, AttributeError):  # pragma: no cover - prctl is in every Linux libc
