@@ -295,27 +295,28 @@ def test_adjugate_is_the_determinant_times_the_inverse(dim):
     np.testing.assert_array_equal(_adjugate.adjugate(singular), [[[4.0, -2.0], [-2.0, 1.0]]])
 
 
-@pytest.mark.parametrize(
-    "weights, means, std, t, r",
-    [
-        # a LinAlgError, then 3.0e26 "at 5e-5" where the floor is 8.2e26 (gap 13 sd out)
-        (
-            [0.7586633685752502, 0.24133663142474976],
-            [[2.034747638972277, -0.8977417627695395], [-1.5942254686913604, 1.817045998497572]],
-            0.13987033454893497,
-            0.6893633014464688,
-            0.062006497473984616,
-        ),
-        # review: 27% off, "converged" at the default budget (gap 9.15 sd out, inside the box)
-        (
-            [0.5, 0.5],
-            [[-2.20455913, -0.44991003], [2.20455913, 0.44991003]],
-            0.14,
-            0.69,
-            0.088,
-        ),
-    ],
-)
+#: Two isotropic modes far apart in d = 2 (weights, means, std, t, r), the quadratic
+#: interpolant: floors dominated by the gap between them.
+FAR_GAPS = [
+    # a LinAlgError, then 3.0e26 "at 5e-5" where the floor is 8.2e26 (gap 13 sd out)
+    (
+        [0.7586633685752502, 0.24133663142474976],
+        [[2.034747638972277, -0.8977417627695395], [-1.5942254686913604, 1.817045998497572]],
+        0.13987033454893497,
+        0.6893633014464688,
+        0.062006497473984616,
+    ),
+    # review: 27% off, "converged" at the default budget (gap 9.15 sd out, inside the box)
+    ([0.5, 0.5], [[-2.20455913, -0.44991003], [2.20455913, 0.44991003]], 0.14, 0.69, 0.088),
+]
+
+
+def _far_gap_path(weights, means, std) -> cmv.MixturePath:
+    cov = np.broadcast_to(std**2 * np.eye(2), (2, 2, 2))
+    return cmv.MixturePath(cmv.GaussianMixture(weights, means, cov), cmv.interpolants.quadratic())
+
+
+@pytest.mark.parametrize("weights, means, std, t, r", FAR_GAPS)
 def test_a_gap_beyond_the_rules_reach_is_in_the_error_estimate(
     weights, means, std, t, r, monkeypatch
 ):
@@ -327,8 +328,7 @@ def test_a_gap_beyond_the_rules_reach_is_in_the_error_estimate(
     _without_the_line_rule(monkeypatch)
     means = np.array(means)
     s2 = std**2
-    mixture = cmv.GaussianMixture(weights, means, np.broadcast_to(s2 * np.eye(2), (2, 2, 2)))
-    path = cmv.MixturePath(mixture, cmv.interpolants.quadratic())
+    path = _far_gap_path(weights, means, std)
     e = (means[1] - means[0]) / np.linalg.norm(means[1] - means[0])
     line = cmv.GaussianMixture(weights, (means @ e)[:, None], np.full((2, 1, 1), s2))
     (one_d,) = loss_floors.meanflow_quadrature(
@@ -347,12 +347,8 @@ def test_the_gap_probes_are_charged_to_the_budget(monkeypatch):
     """The solve that probes a gap counts against ``max_solves``: with the budget set to
     what the rules alone spent, the record had one solve more than the budget (review)."""
     _without_the_line_rule(monkeypatch)
-    weights = [0.7586633685752502, 0.24133663142474976]
-    means = [[2.034747638972277, -0.8977417627695395], [-1.5942254686913604, 1.817045998497572]]
-    s2 = 0.13987033454893497**2
-    mixture = cmv.GaussianMixture(weights, means, np.broadcast_to(s2 * np.eye(2), (2, 2, 2)))
-    path = cmv.MixturePath(mixture, cmv.interpolants.quadratic())
-    t, r = 0.6893633014464688, 0.062006497473984616
+    weights, means, std, t, r = FAR_GAPS[0]
+    path = _far_gap_path(weights, means, std)
     assert _gaps.gaps_beyond_reach(path, r, lambda y: np.zeros(len(y)))[1] == 1  # one probe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AccuracyWarning)

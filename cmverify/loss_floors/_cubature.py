@@ -274,6 +274,13 @@ def _refine_at_sheets(
         )
 
 
+def _moves(weight: np.ndarray, values: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """``weight · |values| · relative`` elementwise, ``inf`` where a value's error is
+    unknown (``relative`` infinite, also against a zero weight or value)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.nan_to_num(weight * np.abs(values) * relative, nan=np.inf, posinf=np.inf)
+
+
 def cubature_rule(
     path: MixturePath,
     t: float,
@@ -309,11 +316,8 @@ def cubature_rule(
     offset = np.asarray(g(means), dtype=np.float64)
     offset_error = 0.0
     if node_errors is not None:
-        with np.errstate(invalid="ignore", over="ignore"):  # inf: an unknown error
-            moved = np.nan_to_num(
-                weights * np.abs(offset) * node_errors(), nan=np.inf, posinf=np.inf
-            )
-            offset_error = 2.0 * float(np.sum(moved))
+        with np.errstate(over="ignore"):  # inf: an unknown error
+            offset_error = 2.0 * float(np.sum(_moves(weights, offset, node_errors())))
     log_norm = -0.5 * d * math.log(2 * math.pi)
     w7_size = np.abs(rule.w7)
 
@@ -326,7 +330,8 @@ def cubature_rule(
         values, errors = [], []
         for i in range(0, len(flat), CHUNK):
             values.append(np.asarray(g(flat[i : i + CHUNK]), dtype=np.float64))
-            errors.append(np.zeros(0) if node_errors is None else node_errors())
+            if node_errors is not None:
+                errors.append(node_errors())
         values = np.concatenate(values).reshape(z.shape[:2])
         phi = np.exp(log_norm - 0.5 * np.sum(z * z, axis=2))
         f = phi * (values - offset[comp][:, None])
@@ -334,9 +339,8 @@ def cubature_rule(
         moved = np.zeros(len(comp))
         if node_errors is not None:
             relative = np.concatenate(errors).reshape(z.shape[:2])
-            with np.errstate(invalid="ignore", over="ignore"):  # inf: an unknown error
-                size = np.nan_to_num(phi * np.abs(values) * relative, nan=np.inf, posinf=np.inf)
-                moved = scale * (size @ w7_size)
+            with np.errstate(over="ignore"):  # inf: an unknown error
+                moved = scale * (_moves(phi, values, relative) @ w7_size)
         i7 = scale * (f @ rule.w7)
         centre_value = f[:, :1]
         near = f[:, rule.axis_near].sum(axis=2) - 2.0 * centre_value

@@ -6,10 +6,10 @@ cubature round, a Gauss–Hermite rule). The solves are independent, each trajec
 its own step control, so a batch cut into contiguous slices, one per process, gives the
 values of one process to rounding (a batch's size can change the rounding of its linear
 algebra: measured, 5e-18 in one Jacobian entry of 1,024; tested on whole floors).
-:class:`SolvePool` forks its processes
-at the first batch of at least ``2 ·`` :data:`MIN_SLICE` solves (``fork``: they inherit
-the path and its flow, whose generated functions do not pickle; only points, values and
-warnings cross); a smaller batch, and every batch of another path or flow, is solved in
+:class:`SolvePool` forks its processes at the first batch of at least ``2 ·``
+:data:`MIN_SLICE` solves (``fork``: they inherit the path and its flow, whose generated
+functions do not pickle; only points, values, their errors and warnings cross); a smaller
+batch, and every batch of another path or flow, is solved in
 the calling process. The processes stop when the floor returns, also on an exception or
 ``KeyboardInterrupt``, and when the calling process dies (Linux: a parent-death signal).
 Linux only: macOS offers ``fork`` but its system libraries (Accelerate) are not safe in a
@@ -97,9 +97,9 @@ def _adopt(path: MixturePath, flow: ReferenceFlow, parent: int) -> None:
 
 def _solve_slice(job: tuple[float, float, np.ndarray, int, int]):
     """``(log a, b, errors, warnings)`` of :meth:`._data_side.DataSide.log_terms` on one
-    slice (``errors``: the nodes' relative error estimates), in a worker (its warnings recorded under the filters it inherited, for the
-    caller to issue); a :class:`SolverFailure` names the trajectories by their index in
-    the batch."""
+    slice, in a worker (``errors``: the nodes' relative error estimates; its warnings
+    recorded under the filters it inherited, for the caller to issue); a
+    :class:`SolverFailure` names the trajectories by their index in the batch."""
     from ._data_side import DataSide  # here: _data_side imports this module
 
     t, r, y, start, n = job
@@ -158,9 +158,9 @@ class SolvePool:
         self, t: float, r: float, y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(log a, b, errors)`` of the batch ``y`` ``(n, d)`` (``errors``: the nodes'
-        relative error estimates), its contiguous slices solved
-        by the workers (:meth:`._data_side.DataSide.log_terms`); the failures of all slices
-        raised together, as one process would."""
+        relative error estimates), its contiguous slices solved by the workers
+        (:meth:`._data_side.DataSide.log_terms`); the failures of all slices raised
+        together, as one process would."""
         assert self._executor is not None
         n = len(y)
         parts = min(self.workers, n // MIN_SLICE)
